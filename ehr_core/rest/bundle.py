@@ -1,0 +1,220 @@
+"""Batch and transaction Bundles (https://hl7.org/fhir/R4/http.html#transaction).
+
+Transaction: all entries in one unit of work; any failure rolls everything back and the
+OperationOutcome names the entry. Order as the spec says: DELETE, POST, PUT/PATCH, GET/HEAD.
+Before anything is written, every ``urn:uuid:``/absolute ``fullUrl`` is bound to the id it will
+have (a new id for creates, the matched id for conditional creates/updates) and every reference
+to it — in extensions and contained resources too — is rewritten; conditional references
+(``Patient?identifier=...``) are resolved to exactly one resource.
+Batch: each entry in its own unit of work; failures are reported per entry.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
+
+from ehr_core import errors
+from ehr_core.errors import Issue, operation_outcome
+from ehr_core.rest import conditional
+from ehr_core.rest.messages import FhirRequest, FhirResponse
+from ehr_core.rest.references import rewrite_references
+from ehr_core.storage.repository import Session, new_id
+
+if TYPE_CHECKING:
+    from ehr_core.rest.handler import Handler
+
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+def _entry_error(index: int, exc: errors.FhirError) -> errors.FhirError:
+    issues = [Issue(i.severity, i.code, f"Bundle.entry[{index}]: {i.diagnostics}",
+                    i.expression or (f"Bundle.entry[{index}]",), i.rule, i.message_lv) for i in exc.issues]
+    return errors.FhirError(exc.status, issues, exc.headers)
+
+
+def process_bundle(h: Handler, req: FhirRequest) -> FhirResponse:
+    bundle = req.body
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise errors.bad_request("POST to the base URL takes a Bundle")
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise errors.bad_request(f"Bundle.type must be batch or transaction, not {kind!r}",
+                                 expression=("Bundle.type",))
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise errors.bad_request("Bundle.entry must be an array", expression=("Bundle.entry",))
+    requests = [_entry_request(i, e, req) for i, e in enumerate(entries)]
+    if kind == "batch":
+        return FhirResponse(200, _response_bundle("batch-response", [_batch_entry(h, i, r) for i, r in enumerate(requests)]))
+    return _transaction(h, bundle, requests)
+
+
+def _entry_request(index: int, entry: object, outer: FhirRequest) -> FhirRequest:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(entry, dict):
+        raise errors.bad_request(f"{where} must be an object", expression=(where,))
+    request = entry.get("request")
+    if not isinstance(request, dict) or not isinstance(request.get("method"), str) or not isinstance(request.get("url"), str):
+        raise errors.bad_request(f"{where} needs request.method and request.url", expression=(f"{where}.request",))
+    method = request["method"].upper()
+    if method not in ORDER:
+        raise errors.bad_request(f"{where}: method {method!r} is not allowed", expression=(f"{where}.request.method",))
+    parts = urlsplit(request["url"])
+    headers = {"prefer": outer.header("prefer") or ""}
+    for field, header in (("ifMatch", "if-match"), ("ifNoneExist", "if-none-exist"),
+                          ("ifNoneMatch", "if-none-match"), ("ifModifiedSince", "if-modified-since")):
+        if isinstance(request.get(field), str):
+            headers[header] = request[field]
+    sub = FhirRequest(method, parts.path.strip("/"), parse_qsl(parts.query, keep_blank_values=True),
+                      headers, entry.get("resource"))
+    sub.full_url = entry.get("fullUrl")  # type: ignore[attr-defined]
+    sub.index = index  # type: ignore[attr-defined]
+    return sub
+
+
+def _batch_entry(h: Handler, index: int, sub: FhirRequest) -> dict:
+    try:
+        if sub.method in ("POST", "PUT") and isinstance(sub.body, dict):
+            with h.repo.session(write=True) as s:
+                _resolve_conditional_references(s, [sub])
+                return _response_entry(h, h.dispatch(sub, s))
+        return _response_entry(h, h.handle(sub))
+    except errors.FhirError as exc:
+        return _response_entry(h, FhirResponse(exc.status, exc.outcome))
+
+
+def _transaction(h: Handler, bundle: dict, requests: list[FhirRequest]) -> FhirResponse:
+    _check_full_urls(requests)
+    responses: dict[int, FhirResponse] = {}
+    # Leaving this block by an exception rolls back every entry.
+    with h.repo.session(write=True) as s:
+        bindings = _bind_full_urls(h, s, requests)
+        for sub in requests:
+            if isinstance(sub.body, dict):
+                rewrite_references(sub.body, lambda ref: bindings.get(ref))
+        _resolve_conditional_references(s, requests)
+        _validate_all(h, requests)
+        for sub in sorted(requests, key=lambda r: ORDER[r.method]):
+            try:
+                resp = h.dispatch(sub, s)
+            except errors.FhirError as exc:
+                raise _entry_error(sub.index, exc) from None  # type: ignore[attr-defined]
+            responses[sub.index] = resp  # type: ignore[attr-defined]
+    entries = [_response_entry(h, responses[i]) for i in range(len(requests))]
+    return FhirResponse(200, _response_bundle("transaction-response", entries))
+
+
+def _check_full_urls(requests: list[FhirRequest]) -> None:
+    seen: dict[str, int] = {}
+    for sub in requests:
+        url = getattr(sub, "full_url", None)
+        if url is None:
+            continue
+        where = f"Bundle.entry[{sub.index}].fullUrl"  # type: ignore[attr-defined]
+        if not isinstance(url, str) or not (url.startswith(("urn:uuid:", "urn:oid:")) or "://" in url):
+            raise errors.bad_request(f"{where} {url!r} is not an absolute URI", expression=(where,))
+        if url in seen:
+            raise errors.bad_request(f"{where} {url!r} repeats Bundle.entry[{seen[url]}].fullUrl", expression=(where,))
+        seen[url] = sub.index  # type: ignore[attr-defined]
+
+
+def _bind_full_urls(h: Handler, s: Session, requests: list[FhirRequest]) -> dict[str, str]:
+    """fullUrl -> "Type/id" for every entry that creates or updates a resource."""
+    bindings: dict[str, str] = {}
+    for sub in requests:
+        seg = sub.segments
+        full_url = getattr(sub, "full_url", None)
+        if not seg or not isinstance(sub.body, dict):
+            continue
+        rt = seg[0]
+        target: str | None = None
+        try:
+            if sub.method == "POST" and len(seg) == 1:
+                existing = None
+                criteria = sub.header("if-none-exist")
+                if criteria:
+                    existing = conditional.existing_for_create(h, s, rt, criteria)
+                if existing is not None:
+                    target = existing.reference
+                else:
+                    sub.assigned_id = new_id()
+                    target = f"{rt}/{sub.assigned_id}"
+            elif sub.method == "PUT" and len(seg) == 2:
+                target = f"{rt}/{seg[1]}"
+            elif sub.method == "PUT" and len(seg) == 1 and sub.query:
+                found = conditional.matches(s, rt, sub.query, lock=True)
+                if len(found) == 1:
+                    target = found[0].reference
+                elif not found:
+                    sub.assigned_id = sub.body.get("id") or new_id()
+                    sub.body["id"] = sub.assigned_id
+                    target = f"{rt}/{sub.assigned_id}"
+        except errors.FhirError as exc:
+            raise _entry_error(sub.index, exc) from None  # type: ignore[attr-defined]
+        if target and full_url:
+            bindings[full_url] = target
+            # "http://other.org/fhir/Patient/1" entries may be referenced in relative form too
+            if "://" in full_url and not full_url.startswith("urn:"):
+                tail = "/".join(full_url.rstrip("/").split("/")[-2:])
+                bindings.setdefault(tail, target)
+    return bindings
+
+
+def _resolve_conditional_references(s: Session, requests: list[FhirRequest]) -> None:
+    for sub in requests:
+        if not isinstance(sub.body, dict):
+            continue
+
+        def resolve(ref: str, sub: FhirRequest = sub) -> str | None:
+            if "?" not in ref or ref.startswith(("urn:", "#")) or "://" in ref:
+                return None
+            try:
+                return conditional.resolve_reference(s, ref)
+            except errors.FhirError as exc:
+                raise _entry_error(getattr(sub, "index", 0), exc) from None
+
+        rewrite_references(sub.body, resolve)
+
+
+def _validate_all(h: Handler, requests: list[FhirRequest]) -> None:
+    issues: list[Issue] = []
+    status = 422
+    for sub in requests:
+        if sub.method in ("POST", "PUT") and isinstance(sub.body, dict):
+            try:
+                h.check(sub.body, path=f"Bundle.entry[{sub.index}].resource")  # type: ignore[attr-defined]
+            except errors.FhirError as exc:
+                issues.extend(exc.issues)
+                status = min(status, exc.status)
+    if issues:
+        raise errors.FhirError(status, issues)
+
+
+def _response_entry(h: Handler, resp: FhirResponse) -> dict:
+    status_text = {200: "200 OK", 201: "201 Created", 204: "204 No Content", 304: "304 Not Modified"}
+    response: dict = {"status": status_text.get(resp.status, str(resp.status))}
+    location = resp.headers.get("Location")
+    if location:
+        response["location"] = location[len(h.base) + 1:] if location.startswith(h.base + "/") else location
+    if "ETag" in resp.headers:
+        response["etag"] = resp.headers["ETag"]
+    body = resp.body
+    entry: dict = {}
+    if resp.status >= 400:
+        response["outcome"] = body or operation_outcome([])
+    elif body is not None:
+        if body.get("resourceType") == "OperationOutcome":
+            response["outcome"] = body
+        else:
+            entry["resource"] = body
+            if body.get("id"):
+                entry["fullUrl"] = f"{h.base}/{body['resourceType']}/{body['id']}"
+            meta = body.get("meta") or {}
+            if meta.get("lastUpdated"):
+                response["lastModified"] = meta["lastUpdated"]
+    entry["response"] = response
+    return entry
+
+
+def _response_bundle(kind: str, entries: list[dict]) -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": entries}

@@ -1,0 +1,1 @@
+"""FHIR search: parameter registry (from SearchParameter data), index extraction, query building."""

@@ -1,0 +1,38 @@
+"""Wiring: settings → engine → repository → handler (with the validator and operations)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ehr_core.rest.handler import Handler
+from ehr_core.settings import Settings, load_settings
+from ehr_core.storage.engine import make_engine
+from ehr_core.storage.repository import Repository
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: Engine
+    repo: Repository
+    handler: Handler
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, engine: Engine | None = None) -> Service:
+        settings = settings or load_settings()
+        engine = engine or make_engine(settings.database_url)
+        repo = Repository(engine)
+        handler = Handler(repo, settings, validator=_default_validator())
+        _register_operations(handler)
+        return cls(settings, engine, repo, handler)
+
+
+def _default_validator():  # noqa: ANN202
+    from adapters.validation import StructureValidator
+    return StructureValidator()
+
+
+def _register_operations(handler: Handler) -> None:
+    from ehr_core.rest.operations import register_core_operations
+    register_core_operations(handler)

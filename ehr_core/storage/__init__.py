@@ -1,0 +1,1 @@
+"""Storage: one SQL schema and one repository over SQLite (embedded) and PostgreSQL (production)."""

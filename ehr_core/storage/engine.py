@@ -1,0 +1,62 @@
+"""Database engines: SQLite (embedded default) and PostgreSQL, behind the same SQLAlchemy API.
+
+SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL`` (durable at each
+WAL checkpoint; a kill -9 of the process loses nothing committed, only power loss could lose
+the last transactions), and ``BEGIN IMMEDIATE`` for write transactions so that two writers
+serialise at BEGIN instead of failing mid-transaction with SQLITE_BUSY. That serialisation is
+also what makes conditional create race-free on SQLite.
+PostgreSQL: psycopg 3; conditional create takes a transaction-scoped advisory lock.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60},
+                               pool_size=pool_size, max_overflow=20)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see "begin" below).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def write_options(engine: Engine) -> dict:
+    """Execution options for a connection that will write."""
+    return {"sqlite_begin": "IMMEDIATE"} if is_sqlite(engine) else {}
+
+
+def bare_engine(url: str) -> Engine:
+    """An engine without a pool, for one-off admin work (creating test databases)."""
+    return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")

@@ -1,0 +1,62 @@
+"""History at instance, type and system level (http.html#history).
+
+Pages are offsets into a result frozen at the time of the first page (``till``): history only
+grows with newer times, so fixing the upper bound keeps every later page stable while writes
+continue.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from ehr_core.storage import schema
+from ehr_core.storage.records import StoredResource
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    resource_type: str | None = None
+    id: str | None = None
+    since: int | None = None             # µs, inclusive
+    at: tuple[int, int] | None = None    # µs range: versions current at some point in it
+    till: int | None = None              # µs, inclusive upper bound frozen at the first page
+    count: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    stored: StoredResource
+    method: str
+
+
+def history(conn: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], bool]:
+    """One page of versions, newest first; second item says whether more follow."""
+    v = schema.resource_version
+    conds = []
+    if q.resource_type:
+        conds.append(v.c.resource_type == q.resource_type)
+    if q.id:
+        conds.append(v.c.id == q.id)
+    if q.since is not None:
+        conds.append(v.c.last_updated >= q.since)
+    if q.till is not None:
+        conds.append(v.c.last_updated <= q.till)
+    if q.at is not None:
+        low, high = q.at
+        nxt = schema.resource_version.alias("nxt")
+        next_time = (select(func.min(nxt.c.last_updated))
+                     .where(and_(nxt.c.resource_type == v.c.resource_type, nxt.c.id == v.c.id,
+                                 nxt.c.version_id > v.c.version_id))
+                     .scalar_subquery())
+        conds.append(v.c.last_updated <= high)
+        conds.append(or_(next_time.is_(None), next_time > low))
+    stmt = (select(v).where(and_(*conds))
+            .order_by(v.c.last_updated.desc(), v.c.resource_type, v.c.id, v.c.version_id.desc())
+            .limit(q.count + 1).offset(q.offset))
+    rows = conn.execute(stmt).all()
+    entries = [HistoryEntry(StoredResource(r.resource_type, r.id, r.version_id, r.last_updated,
+                                           bool(r.deleted), bytes(r.content)), r.method)
+               for r in rows[: q.count]]
+    return entries, len(rows) > q.count

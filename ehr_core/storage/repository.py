@@ -1,0 +1,245 @@
+"""The repository: versioned storage of FHIR resources with their search index, in one transaction.
+
+Every change goes through a ``Session`` (a unit of work on one database connection and one
+transaction): the resource row, its version row and its search index rows are written together
+or not at all. Inserts are buffered and written with executemany just before the next read, or
+at commit, because a transaction Bundle of a few hundred entries is the common case and one
+round trip per table beats one per row (PostgreSQL especially).
+
+Conditional operations are made race-free with ``Session.lock``: a transaction-scoped advisory
+lock on PostgreSQL; on SQLite the write transaction itself is exclusive (BEGIN IMMEDIATE).
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, text, update
+
+from ehr_core import errors
+from ehr_core.storage import schema
+from ehr_core.storage.engine import is_sqlite, write_options
+from ehr_core.storage.records import StoredResource, instant, now_micros
+
+SERVER_META = ("versionId", "lastUpdated")
+_VALUE_COLUMNS = {
+    kind: tuple(c.name for c in t.columns if c.name not in ("resource_type", "resource_id", "param"))
+    for kind, t in schema.INDEX_TABLES.items()
+}
+
+
+class Indexer(Protocol):
+    def extract(self, resource: dict) -> dict[str, list[dict]]: ...
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def content_equal(a: dict, b: dict) -> bool:
+    """Same resource apart from the server-owned meta fields (an update that changes nothing)."""
+    return _without_server_meta(a) == _without_server_meta(b)
+
+
+def _without_server_meta(resource: dict) -> dict:
+    meta = resource.get("meta")
+    if not meta:
+        return resource
+    rest = {k: v for k, v in meta.items() if k not in SERVER_META}
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    if rest:
+        out["meta"] = rest
+    return out
+
+
+def _stamp(resource: dict, version_id: int, last_updated: int) -> bytes:
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = instant(last_updated)
+    stamped = {"resourceType": resource["resourceType"]}
+    if "id" in resource:
+        stamped["id"] = resource["id"]
+    stamped["meta"] = meta
+    for k, v in resource.items():
+        if k not in stamped:
+            stamped[k] = v
+    return orjson.dumps(stamped)
+
+
+def _row(r) -> StoredResource:  # noqa: ANN001
+    return StoredResource(r.resource_type, r.id, r.version_id, r.last_updated, bool(r.deleted), bytes(r.content))
+
+
+class Repository:
+    """Entry point to the store. ``session()`` opens a unit of work."""
+
+    def __init__(self, engine: Engine, indexer: Indexer | None = None):
+        self.engine = engine
+        if indexer is None:
+            from ehr_core.search.extract import IndexExtractor
+            indexer = IndexExtractor()
+        self.indexer = indexer
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        conn = self.engine.connect()
+        if write:
+            conn = conn.execution_options(**write_options(self.engine))
+        try:
+            with conn.begin():
+                s = Session(self, conn)
+                yield s
+                s.flush()
+        finally:
+            conn.close()
+
+    # Convenience for single reads outside a unit of work.
+    def read(self, resource_type: str, id: str) -> StoredResource:
+        with self.session() as s:
+            return s.read(resource_type, id)
+
+
+class Session:
+    def __init__(self, repo: Repository, conn: Connection):
+        self.repo = repo
+        self.conn = conn
+        self._pending: dict[str, list[dict]] = {}
+        self._now = now_micros()
+
+    @property
+    def sqlite(self) -> bool:
+        return is_sqlite(self.repo.engine)
+
+    # --- buffering -------------------------------------------------------------------------
+    def _queue(self, table: str, row: dict) -> None:
+        self._pending.setdefault(table, []).append(row)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        for name, rows in pending.items():
+            self.conn.execute(insert(schema.metadata.tables[name]), rows)
+
+    # --- reads -----------------------------------------------------------------------------
+    def current(self, resource_type: str, id: str, *, for_update: bool = False) -> StoredResource | None:
+        """The current row, tombstones included; None if the id was never used."""
+        self.flush()
+        t = schema.resource
+        q = select(t).where(and_(t.c.resource_type == resource_type, t.c.id == id))
+        if for_update and not self.sqlite:
+            q = q.with_for_update()
+        r = self.conn.execute(q).first()
+        return _row(r) if r else None
+
+    def read(self, resource_type: str, id: str) -> StoredResource:
+        found = self.current(resource_type, id)
+        if found is None:
+            raise errors.not_found(f"{resource_type}/{id} is not known")
+        if found.deleted:
+            raise errors.FhirError(410, [errors.Issue("error", "deleted", f"{resource_type}/{id} has been deleted")],
+                                   headers={"ETag": found.etag, "Last-Modified": found.last_modified})
+        return found
+
+    def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource:
+        self.flush()
+        t = schema.resource_version
+        r = self.conn.execute(select(t).where(and_(
+            t.c.resource_type == resource_type, t.c.id == id, t.c.version_id == version_id))).first()
+        if r is None:
+            if self.current(resource_type, id) is None:
+                raise errors.not_found(f"{resource_type}/{id} is not known")
+            raise errors.not_found(f"{resource_type}/{id} has no version {version_id}")
+        found = _row(r)
+        if found.deleted:
+            raise errors.FhirError(410, [errors.Issue("error", "deleted",
+                                                      f"{resource_type}/{id} version {version_id} is a deletion")],
+                                   headers={"ETag": found.etag})
+        return found
+
+    # --- locking ---------------------------------------------------------------------------
+    def lock(self, key: str) -> None:
+        """Serialise transactions that use the same key (conditional create/update)."""
+        if self.sqlite:
+            return  # the write transaction already holds SQLite's single RESERVED lock
+        self.flush()
+        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+        self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": digest})
+
+    # --- writes ----------------------------------------------------------------------------
+    def create(self, resource: dict, *, id: str | None = None) -> StoredResource:
+        rt = resource["resourceType"]
+        resource = dict(resource, id=id or new_id())
+        return self._write_new(rt, resource["id"], resource, version_id=1, method="POST")
+
+    def update(self, resource_type: str, id: str, resource: dict, *,
+               if_match: int | None = None) -> tuple[StoredResource, bool, bool]:
+        """Update (or create with a client id). Returns (stored, created, changed)."""
+        resource = dict(resource, id=id)
+        found = self.current(resource_type, id, for_update=True)
+        if if_match is not None and (found is None or found.deleted or found.version_id != if_match):
+            have = "no current version" if found is None or found.deleted else f"version {found.version_id}"
+            raise errors.precondition_failed(f"If-Match wants version {if_match} of {resource_type}/{id}; "
+                                             f"the server has {have}")
+        if found is None:
+            return self._write_new(resource_type, id, resource, version_id=1, method="PUT"), True, True
+        if not found.deleted and content_equal(found.resource(), resource):
+            return found, False, False
+        version = found.version_id + 1
+        content = _stamp(resource, version, self._now)
+        t = schema.resource
+        self.conn.execute(update(t).where(and_(t.c.resource_type == resource_type, t.c.id == id)).values(
+            version_id=version, last_updated=self._now, deleted=False, content=content))
+        self._queue_version(resource_type, id, version, content, "PUT", deleted=False)
+        self._reindex(resource_type, id, resource, replace=True)
+        return StoredResource(resource_type, id, version, self._now, False, content), found.deleted, True
+
+    def delete(self, resource_type: str, id: str) -> StoredResource | None:
+        """Logical delete. Returns the tombstone, or None when there was nothing to delete."""
+        found = self.current(resource_type, id, for_update=True)
+        if found is None or found.deleted:
+            return None
+        version = found.version_id + 1
+        content = orjson.dumps({"resourceType": resource_type, "id": id,
+                                "meta": {"versionId": str(version), "lastUpdated": instant(self._now)}})
+        t = schema.resource
+        self.conn.execute(update(t).where(and_(t.c.resource_type == resource_type, t.c.id == id)).values(
+            version_id=version, last_updated=self._now, deleted=True, content=content))
+        self._queue_version(resource_type, id, version, content, "DELETE", deleted=True)
+        self._drop_index(resource_type, id)
+        return StoredResource(resource_type, id, version, self._now, True, content)
+
+    def _write_new(self, rt: str, id: str, resource: dict, *, version_id: int, method: str) -> StoredResource:
+        content = _stamp(resource, version_id, self._now)
+        self._queue("resource", {"resource_type": rt, "id": id, "version_id": version_id,
+                                 "last_updated": self._now, "deleted": False, "content": content})
+        self._queue_version(rt, id, version_id, content, method, deleted=False)
+        self._reindex(rt, id, resource, replace=False)
+        return StoredResource(rt, id, version_id, self._now, False, content)
+
+    def _queue_version(self, rt: str, id: str, version: int, content: bytes, method: str, *, deleted: bool) -> None:
+        self._queue("resource_version", {"resource_type": rt, "id": id, "version_id": version,
+                                         "last_updated": self._now, "deleted": deleted, "method": method,
+                                         "content": content})
+
+    def _reindex(self, rt: str, id: str, resource: dict, *, replace: bool) -> None:
+        if replace:
+            self._drop_index(rt, id)
+        for kind, rows in self.repo.indexer.extract(resource).items():
+            table = schema.INDEX_TABLES[kind]
+            # executemany needs every row to bind the same columns
+            columns = _VALUE_COLUMNS[kind]
+            for row in rows:
+                values = {"resource_type": rt, "resource_id": id, "param": row["param"]}
+                for c in columns:
+                    values[c] = row.get(c)
+                self._queue(table.name, values)
+
+    def _drop_index(self, rt: str, id: str) -> None:
+        self.flush()
+        for t in schema.INDEX_TABLES.values():
+            self.conn.execute(delete(t).where(and_(t.c.resource_type == rt, t.c.resource_id == id)))
