@@ -1,0 +1,1 @@
+"""Adapters: pluggable implementations behind the core's small interfaces (validation, ...)."""

@@ -1,0 +1,1 @@
+"""National identifiers and rules of the Latvian data-entry standard."""
