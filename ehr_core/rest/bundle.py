@@ -10,6 +10,7 @@ Batch: each entry in its own unit of work; failures are reported per entry.
 """
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
@@ -191,8 +192,7 @@ def _validate_all(h: Handler, requests: list[FhirRequest]) -> None:
 
 
 def _response_entry(h: Handler, resp: FhirResponse) -> dict:
-    status_text = {200: "200 OK", 201: "201 Created", 204: "204 No Content", 304: "304 Not Modified"}
-    response: dict = {"status": status_text.get(resp.status, str(resp.status))}
+    response: dict = {"status": f"{resp.status} {HTTPStatus(resp.status).phrase}"}
     location = resp.headers.get("Location")
     if location:
         response["location"] = location[len(h.base) + 1:] if location.startswith(h.base + "/") else location

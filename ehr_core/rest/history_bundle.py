@@ -1,6 +1,8 @@
 """History Bundles (http.html#history): ``_since``, ``_at``, ``_count`` and stable paging links."""
 from __future__ import annotations
 
+import base64
+import json
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -8,7 +10,7 @@ from ehr_core import errors
 from ehr_core.rest.messages import FhirRequest, FhirResponse
 from ehr_core.search.normalize import DateFormatError, date_range
 from ehr_core.storage.history import HistoryQuery, history
-from ehr_core.storage.records import instant, now_micros
+from ehr_core.storage.records import instant
 from ehr_core.storage.repository import Session
 
 if TYPE_CHECKING:
@@ -29,33 +31,42 @@ def _int(value: str, name: str) -> int:
     return int(value)
 
 
+def _encode_page(key: tuple[int, str, str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_page(token: str) -> tuple[int, str, str, int]:
+    try:
+        lu, rt, id, ver = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(lu), str(rt), str(id), int(ver)
+    except (ValueError, TypeError):
+        raise errors.bad_request(f"_page={token!r} is not a page of this history") from None
+
+
 def respond(h: Handler, req: FhirRequest, s: Session, rt: str | None, id: str | None) -> FhirResponse:
     args = dict(req.query)
     if id is not None:
         if s.current(rt, id) is None:
             raise errors.not_found(f"{rt}/{id} is not known")
     count = min(_int(args.get("_count", str(h.settings.default_page_size)), "_count"), h.settings.max_page_size)
-    offset = _int(args.get("_offset", "0"), "_offset")
-    till = _int(args["_till"], "_till") if "_till" in args else now_micros()
     q = HistoryQuery(
         resource_type=rt, id=id,
         since=_micros(args["_since"], "_since")[0] if "_since" in args else None,
         at=_micros(args["_at"], "_at") if "_at" in args else None,
-        till=till, count=count, offset=offset,
+        after=_decode_page(args["_page"]) if "_page" in args else None, count=count,
     )
     entries, more = history(s.conn, q)
     path = "/".join(p for p in (rt, id, "_history") if p)
     keep = {k: v for k, v in args.items() if k in ("_since", "_at", "_count")}
 
-    def link(relation: str, off: int) -> dict:
-        return {"relation": relation,
-                "url": f"{h.base}/{path}?" + urlencode({**keep, "_till": till, "_offset": off})}
+    def link(relation: str, page: str | None) -> dict:
+        extra = {"_page": page} if page else {}
+        return {"relation": relation, "url": f"{h.base}/{path}?" + urlencode({**keep, **extra})}
 
-    links = [link("self", offset), link("first", 0)]
+    links = [link("self", args.get("_page")), link("first", None)]
     if more:
-        links.append(link("next", offset + count))
-    if offset > 0:
-        links.append(link("previous", max(0, offset - count)))
+        last = entries[-1].stored
+        links.append(link("next", _encode_page((last.last_updated, last.resource_type, last.id, last.version_id))))
     bundle_entries = []
     for e in entries:
         st = e.stored

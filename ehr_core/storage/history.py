@@ -1,8 +1,8 @@
 """History at instance, type and system level (http.html#history).
 
-Pages are offsets into a result frozen at the time of the first page (``till``): history only
-grows with newer times, so fixing the upper bound keeps every later page stable while writes
-continue.
+Pages are keyset pages: the next page starts strictly after the last version shown, in the
+order (lastUpdated desc, type, id, version desc). New writes sort before everything already
+shown, so later pages never shift while writes continue (offsets would).
 """
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ class HistoryQuery:
     id: str | None = None
     since: int | None = None             # µs, inclusive
     at: tuple[int, int] | None = None    # µs range: versions current at some point in it
-    till: int | None = None              # µs, inclusive upper bound frozen at the first page
+    after: tuple[int, str, str, int] | None = None   # keyset: the last version of the previous page
     count: int = 50
-    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,16 @@ def history(conn: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], bool
         conds.append(v.c.id == q.id)
     if q.since is not None:
         conds.append(v.c.last_updated >= q.since)
-    if q.till is not None:
-        conds.append(v.c.last_updated <= q.till)
+    if q.after is not None:
+        lu, rt, id, ver = q.after
+        conds.append(or_(
+            v.c.last_updated < lu,
+            and_(v.c.last_updated == lu, or_(
+                v.c.resource_type > rt,
+                and_(v.c.resource_type == rt, or_(
+                    v.c.id > id,
+                    and_(v.c.id == id, v.c.version_id < ver))))),
+        ))
     if q.at is not None:
         low, high = q.at
         nxt = schema.resource_version.alias("nxt")
@@ -54,7 +61,7 @@ def history(conn: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], bool
         conds.append(or_(next_time.is_(None), next_time > low))
     stmt = (select(v).where(and_(*conds))
             .order_by(v.c.last_updated.desc(), v.c.resource_type, v.c.id, v.c.version_id.desc())
-            .limit(q.count + 1).offset(q.offset))
+            .limit(q.count + 1))
     rows = conn.execute(stmt).all()
     entries = [HistoryEntry(StoredResource(r.resource_type, r.id, r.version_id, r.last_updated,
                                            bool(r.deleted), bytes(r.content)), r.method)
