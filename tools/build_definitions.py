@@ -150,6 +150,24 @@ def required_codes(src_dir: Path, structures: dict[str, dict]) -> dict[str, dict
     return dict(sorted(out.items()))
 
 
+def summary_elements(src_dir: Path) -> dict[str, list[str]]:
+    """Resource type -> its top-level elements marked ``isSummary`` (search.html#summary).
+
+    Names as in the definitions (``effective[x]`` for a choice); only direct children, because
+    ``_summary=true`` keeps or drops whole top-level elements.
+    """
+    out: dict[str, list[str]] = {}
+    bundle = json.loads((src_dir / "profiles-resources.json").read_text())
+    for e in bundle["entry"]:
+        r = e["resource"]
+        if r["resourceType"] != "StructureDefinition" or r.get("derivation") == "constraint" or r["kind"] != "resource":
+            continue
+        name = r["type"]
+        out[name] = [el["path"][len(name) + 1:] for el in r["snapshot"]["element"]
+                     if el["path"].count(".") == 1 and el.get("isSummary")]
+    return out
+
+
 def main(src: str) -> None:
     src_dir = Path(src)
     structures: dict[str, dict] = {}
@@ -180,6 +198,8 @@ def main(src: str) -> None:
     comp = json.loads((src_dir / "compartmentdefinition-patient.json").read_text())
     patient_compartment = {r["code"]: r.get("param", []) for r in comp["resource"]}
     (OUT / "r4-patient-compartment.json").write_text(json.dumps(patient_compartment, indent=0, sort_keys=True))
+    summary = summary_elements(src_dir)
+    (OUT / "r4-summary-elements.json").write_text(json.dumps(summary, indent=0, sort_keys=True))
     codes = required_codes(src_dir, structures)
     (OUT / "r4-required-codes.json").write_text(json.dumps(codes, indent=0, sort_keys=True))
     print(f"{len(codes)} enumerable required value sets")

@@ -19,6 +19,8 @@ STRING_INDEX_LENGTH = 512
 
 
 def normalize_string(value: str) -> str:
+    if value.isascii():     # same result, 10x faster: NFKD is the identity, casefold is lower
+        return " ".join(value.lower().split())[:STRING_INDEX_LENGTH]
     decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.casefold().split())[:STRING_INDEX_LENGTH]
@@ -77,3 +79,50 @@ def date_range(value: str) -> tuple[float, float]:
     except ValueError as exc:  # e.g. 2024-02-30
         raise DateFormatError(f"not a calendar date: {value!r}") from exc
     return low.timestamp() - offset, high.timestamp() - offset
+
+
+# --- open ends and references ----------------------------------------------------------------
+
+# Bounds stored for an open end (a Period without start or end, a Range without low or high,
+# a Quantity with a comparator). Finite, so that comparisons behave the same on SQLite and
+# PostgreSQL; far outside any real date in epoch seconds (±31 million years) or measured value.
+LOW_UNBOUNDED = -1e15
+HIGH_UNBOUNDED = 1e15
+
+_ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def reference_parts(reference: str) -> tuple[str | None, str | None, str | None]:
+    """(target type, target id, absolute URL) of a literal reference (references.html#literal).
+
+    - ``Patient/1`` and ``Patient/1/_history/2`` -> ("Patient", "1", None)
+    - ``http://x/fhir/Patient/1[/_history/2]`` -> ("Patient", "1", "http://x/fhir/Patient/1");
+      an absolute URL not ending in ``<resource type>/<id>`` -> (None, None, url). The version
+      part is removed from the URL too, so a search by URL matches every version.
+    - ``urn:uuid:...`` (a Bundle-local reference that should have been resolved), ``#id``
+      (contained) and anything else unrecognised -> (None, None, None); other ``urn:`` URIs are
+      kept as the URL.
+    """
+    from ehr_core.definitions import resource_types   # here, to keep this module import-light
+
+    ref = reference.strip()
+    if not ref or ref.startswith("#") or ref.startswith("urn:uuid:"):
+        return None, None, None
+    if ref.startswith("urn:"):
+        return None, None, ref
+    ref = ref.split("/_history/", 1)[0]
+    absolute = "://" in ref
+    segments = ref.rstrip("/").split("/")
+    if absolute and len(segments) < 5:          # scheme:, '', host, type, id
+        return None, None, ref
+    if not absolute and len(segments) != 2:
+        return None, None, None
+    rt, rid = segments[-2], segments[-1]
+    if rt in resource_types() and _ID_RE.match(rid):
+        return rt, rid, ref if absolute else None
+    return None, None, ref if absolute else None
+
+
+def canonical_url(value: str) -> str:
+    """A canonical reference without its ``|version`` (references.html#canonical)."""
+    return value.split("|", 1)[0]

@@ -1,0 +1,27 @@
+"""The rules every Extension obeys, checked natively on the walk.
+
+https://hl7.org/fhir/R4/extensibility.html#Extension — ext-1: an extension has either a value[x]
+or nested extensions, never both and never neither; ``url`` names the extension's definition
+and is absolute, except for the parts of a complex extension, whose url may be the part name.
+"""
+from __future__ import annotations
+
+import re
+
+from ehr_core.errors import Issue
+
+from .messages import issue
+
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def check_extension(ext: dict, expr: str, absolute_url: bool, issues: list[Issue]) -> None:
+    has_value = any(key[:5] == "value" for key in ext)
+    has_parts = "extension" in ext
+    if has_value and has_parts:
+        issues.append(issue("ext-1", expr, problem="it has both", problem_lv="tam ir abi"))
+    elif not has_value and not has_parts:
+        issues.append(issue("ext-1", expr, problem="it has neither", problem_lv="tam nav neviena"))
+    url = ext.get("url")
+    if absolute_url and type(url) is str and url and not _ABSOLUTE.match(url):
+        issues.append(issue("struct-extension-url", f"{expr}.url", url=url))

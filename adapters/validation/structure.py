@@ -1,0 +1,240 @@
+"""One pass over the parsed JSON of a resource, checking it against the R4 element model.
+
+https://hl7.org/fhir/R4/json.html (JSON form), https://hl7.org/fhir/R4/elementdefinition.html
+(cardinality, types), https://hl7.org/fhir/R4/formats.html#choice (choice elements).
+
+The walk reports every problem it finds rather than stopping at the first, and on the way it
+notes the places where invariants apply ("sites"), so the FHIRPath pass need not walk again.
+Nothing is copied or modified: the walk only reads the caller's dicts and lists.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ehr_core.errors import Issue
+
+from . import bindings
+from .extensions import check_extension
+from .messages import issue, type_issue
+from .model import COMPLEX, PRIMITIVE, Child, Model, Node
+from .primitives import Problem
+
+# A site where invariants are evaluated: (invariants, value, FHIR type name, expression,
+# %resource, %rootResource).
+Site = tuple[tuple, Any, str, str, dict, dict]
+
+
+class StructureWalk:
+    """The state of one validation call (the model itself is shared and read-only)."""
+
+    __slots__ = ("model", "issues", "sites", "collect", "resource", "root")
+
+    def __init__(self, model: Model, *, collect_sites: bool):
+        self.model = model
+        self.issues: list[Issue] = []
+        self.sites: list[Site] = []
+        self.collect = collect_sites
+        self.resource: dict = {}        # %resource: the resource the current element is in
+        self.root: dict = {}            # %rootResource: the container of a contained resource
+
+    # --- resources ----------------------------------------------------------------------
+    def resource_at(self, obj: dict, expr: str, expected: str | None = None,
+                    element: str | None = None, contained: bool = False) -> None:
+        """A resource: top level, contained, or in Bundle.entry.resource / Parameters."""
+        rtype = obj.get("resourceType")
+        if rtype is None:
+            self.issues.append(issue("struct-resource-type-missing", expr))
+            return
+        node = self.model.resources.get(rtype) if type(rtype) is str else None
+        if node is None:
+            if type(rtype) is str and self.model.is_abstract_resource(rtype):
+                self.issues.append(issue("struct-resource-type-abstract", f"{expr}.resourceType", found=rtype))
+            else:
+                self.issues.append(issue("struct-resource-type-unknown", f"{expr}.resourceType", found=rtype))
+            return
+        if expected is not None and not self.model.is_a(rtype, expected):
+            self.issues.append(issue("struct-resource-type-mismatch", expr, element=element,
+                                     expected=expected, found=rtype))
+        outer = self.resource, self.root
+        self.resource = obj
+        if not contained:           # a contained resource's %rootResource is its container
+            self.root = obj
+        self.object(obj, node, expr)
+        self.resource, self.root = outer
+
+    # --- objects ------------------------------------------------------------------------
+    def object(self, obj: dict, node: Node, expr: str) -> None:
+        children = node.children
+        issues = self.issues
+        chosen: dict[str, str] | None = None
+        for key, value in obj.items():
+            child = children.get(key)
+            if child is None:
+                self.stray(obj, key, value, node, expr)
+                continue
+            if child.choice is not None:
+                if chosen is None:
+                    chosen = {child.choice: key}
+                elif child.choice in chosen:
+                    issues.append(_two_choices(expr, child, chosen[child.choice], key))
+                else:
+                    chosen[child.choice] = key
+            sub = f"{expr}.{key}"
+            if value is None:
+                issues.append(issue("struct-null", sub))
+            elif child.array:
+                if type(value) is not list:
+                    issues.append(issue("struct-array-expected", sub, element=child.path))
+                    self.value(value, child, sub)
+                elif not value:
+                    issues.append(issue("struct-empty", sub, json="[]"))
+                else:
+                    if child.max is not None and len(value) > child.max:
+                        issues.append(issue("struct-cardinality-max", sub, element=child.path,
+                                            max=child.max, count=len(value)))
+                    self.items(obj, key, value, child, sub)
+            elif type(value) is list:
+                issues.append(issue("struct-array-unexpected", sub, element=child.path))
+                if len(value) > 1:
+                    issues.append(issue("struct-cardinality-max", sub, element=child.path,
+                                        max=1, count=len(value)))
+                self.items(obj, key, value, child, sub)
+            elif child.kind == PRIMITIVE:
+                self.primitive(value, child, sub)
+            else:
+                self.value(value, child, sub)
+        for path, segment, names, minimum in node.required:
+            for name in names:
+                if name in obj:
+                    break
+            else:
+                issues.append(issue("struct-cardinality-min", f"{expr}.{segment}", element=path, min=minimum))
+        if node.invariants and self.collect:
+            self.sites.append((node.invariants, obj, node.name, expr, self.resource, self.root))
+
+    def items(self, obj: dict, key: str, values: list, child: Child, expr: str) -> None:
+        if child.kind == PRIMITIVE:
+            for i, value in enumerate(values):
+                if value is None:
+                    # json.html#primitive: a null keeps a repeating primitive aligned with
+                    # its "_name" sibling, and is only allowed where that sibling has content.
+                    if not _has_extension_at(obj, key, i):
+                        self.issues.append(issue("struct-null", f"{expr}[{i}]"))
+                else:
+                    self.primitive(value, child, f"{expr}[{i}]")
+            return
+        for i, value in enumerate(values):
+            if value is None:
+                self.issues.append(issue("struct-null", f"{expr}[{i}]"))
+            else:
+                self.value(value, child, f"{expr}[{i}]")
+
+    def value(self, value: Any, child: Child, expr: str) -> None:
+        kind = child.kind
+        if kind == PRIMITIVE:
+            self.primitive(value, child, expr)
+        elif type(value) is not dict:
+            self.issues.append(type_issue(expr, child.path, child.type, "object", value))
+        elif not value:
+            self.issues.append(issue("struct-empty", expr, json="{}"))
+        elif kind == COMPLEX:
+            node = child.node
+            if len(value) == 1 and "id" in value:
+                self.issues.append(issue("ele-1", expr))
+            self.object(value, node, expr)  # type: ignore[arg-type]
+            if node.is_extension:  # type: ignore[union-attr]
+                check_extension(value, expr, child.absolute_url, self.issues)
+            if child.value_set is not None:
+                if child.type == "CodeableConcept":
+                    bindings.check_codeable_concept(value, child.value_set, expr, self.issues)
+                elif child.type == "Coding":
+                    bindings.check_coding(value, child.value_set, expr, self.issues)
+            if child.invariants and self.collect:
+                self.sites.append((child.invariants, value, node.name, expr, self.resource, self.root))  # type: ignore[union-attr]
+        else:
+            self.resource_at(value, expr, child.type, child.path, contained=child.name == "contained")
+
+    def primitive(self, value: Any, child: Child, expr: str) -> None:
+        problem = child.check(value)  # type: ignore[misc]
+        if problem is not None:
+            self.issues.append(_primitive_issue(problem, child, value, expr))
+        elif child.value_set is not None:
+            bindings.check_code(value, child.value_set, expr, self.issues)
+        if child.invariants and self.collect:
+            self.sites.append((child.invariants, value, child.type, expr, self.resource, self.root))
+
+    # --- properties the node does not define --------------------------------------------
+    def stray(self, obj: dict, key: str, value: Any, node: Node, expr: str) -> None:
+        if key == "resourceType" and node.is_resource:
+            return
+        if key[:1] == "_":
+            base = node.children.get(key[1:])
+            if base is not None and base.kind == PRIMITIVE:
+                self.primitive_extension(obj, key[1:], value, base, f"{expr}.{key}")
+                return
+        else:
+            for choice, (path, allowed) in node.choices.items():
+                if key.startswith(choice) and key[len(choice):len(choice) + 1].isupper():
+                    self.issues.append(issue(
+                        "struct-choice", f"{expr}.{key}",
+                        problem=f"{key!r}: {key[len(choice):]} is not an allowed type for {path} "
+                                f"(allowed: {', '.join(allowed)})",
+                        problem_lv=f"{key!r}: {key[len(choice):]} nav atļauts tips elementam {path} "
+                                   f"(atļautie: {', '.join(allowed)})"))
+                    return
+        self.issues.append(issue("struct-unknown-element", f"{expr}.{key}", name=key, owner=node.name))
+
+    def primitive_extension(self, obj: dict, name: str, value: Any, child: Child, expr: str) -> None:
+        """``_name``: the id and extensions of primitive ``name`` (json.html#primitive)."""
+        if value is None:
+            self.issues.append(issue("struct-null", expr))
+        elif not child.array:
+            if type(value) is list:
+                self.issues.append(issue("struct-array-unexpected", expr, element=child.path))
+            else:
+                self.element(value, expr)
+        elif type(value) is not list:
+            self.issues.append(issue("struct-array-expected", expr, element=child.path))
+        elif not value:
+            self.issues.append(issue("struct-empty", expr, json="[]"))
+        else:
+            values = obj.get(name)
+            if values is not None and (type(values) is not list or len(values) != len(value)):
+                self.issues.append(issue(
+                    "struct-primitive-extension", expr,
+                    problem=f"_{name} must be an array as long as {name}, item for item",
+                    problem_lv=f"_{name} jābūt masīvam ar tikpat elementiem kā {name}"))
+            for i, item in enumerate(value):
+                if item is not None:
+                    self.element(item, f"{expr}[{i}]")
+                elif type(values) is not list or i >= len(values) or values[i] is None:
+                    self.issues.append(issue("struct-null", f"{expr}[{i}]"))
+
+    def element(self, value: Any, expr: str) -> None:
+        if type(value) is not dict:
+            self.issues.append(type_issue(expr, expr.rpartition(".")[2], "Element", "object", value))
+        elif not value:
+            self.issues.append(issue("struct-empty", expr, json="{}"))
+        else:
+            if len(value) == 1 and "id" in value:
+                self.issues.append(issue("ele-1", expr))
+            self.object(value, self.model.element, expr)
+
+
+def _has_extension_at(obj: dict, key: str, i: int) -> bool:
+    ext = obj.get("_" + key)
+    return type(ext) is list and i < len(ext) and ext[i] is not None
+
+
+def _two_choices(expr: str, child: Child, first: str, second: str) -> Issue:
+    return issue("struct-choice", f"{expr}.{second}",
+                 problem=f"{child.path} may have only one type, found both {first} and {second}",
+                 problem_lv=f"Elementam {child.path} drīkst būt tikai viens tips, atrasti gan {first}, gan {second}")
+
+
+def _primitive_issue(problem: Problem, child: Child, value: Any, expr: str) -> Issue:
+    rule, params = problem
+    if rule == "struct-type":
+        return type_issue(expr, child.path, child.type, params["expected"], value)
+    return issue(rule, expr, **params)
+
