@@ -57,6 +57,22 @@ def _parse_body(request: Request, raw: bytes, path: str) -> object:
     return parse_json(raw)
 
 
+def _principal(service: Service, request: Request, path: str):  # noqa: ANN202
+    """The verified caller. Only the CapabilityStatement is open to callers without a token;
+    everything else answers 401 with WWW-Authenticate (the core never sees an HTTP request
+    without a principal: None there means a trusted internal caller)."""
+    from ehr_core.auth.api import principal_from, www_authenticate
+    from ehr_core.auth.principal import ANONYMOUS
+    from ehr_core.auth.tokens import AuthError
+    try:
+        return principal_from(service, request)
+    except AuthError as err:
+        if path.strip("/") == "metadata" and request.method in ("GET", "HEAD") and not err.error:
+            return ANONYMOUS
+        raise errors.FhirError(401, [errors.Issue("error", "login", f"Unauthorized: {err.description}")],
+                               {"WWW-Authenticate": www_authenticate(err)}) from None
+
+
 def create_app(service: Service | None = None) -> FastAPI:
     service = service or Service.from_settings()
     app = FastAPI(title="EVK", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json")
@@ -65,6 +81,7 @@ def create_app(service: Service | None = None) -> FastAPI:
     @app.api_route("/fhir/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
     async def fhir(request: Request, path: str) -> Response:
         try:
+            principal = _principal(service, request, path)
             raw = await _read_body(request, service.settings.max_body_bytes)
             body = _parse_body(request, raw, path)
         except errors.FhirError as exc:
@@ -72,11 +89,17 @@ def create_app(service: Service | None = None) -> FastAPI:
         req = FhirRequest(
             method=request.method, path=path.strip("/"),
             query=parse_qsl(request.url.query, keep_blank_values=True),
-            headers={k.lower(): v for k, v in request.headers.items()}, body=body,
+            headers={k.lower(): v for k, v in request.headers.items()}, body=body, principal=principal,
         )
         from starlette.concurrency import run_in_threadpool
         resp = await run_in_threadpool(service.handler.handle, req)
         return _render(resp, head=request.method == "HEAD")
+
+    from ehr_core.auth.api import router as auth_router
+    app.include_router(auth_router(service))
+
+    from imaging.api import router as imaging_router
+    app.include_router(imaging_router(service))
 
     @app.get("/healthz")
     def healthz() -> dict:

@@ -28,6 +28,10 @@ def serve(host: str, port: int, workers: int) -> None:
     if service.settings.demo_data:
         from ehr_core.demo import load_demo_data
         load_demo_data(service)
+    # The DICOM C-STORE receiver runs beside HTTP, in this process only (EVK_DICOM_PORT set).
+    from imaging.archive import Archive
+    from imaging.scp import start_configured
+    start_configured(Archive.from_service(service))
     if workers > 1:
         uvicorn.run("ehr_core.asgi:app", host=host, port=port, workers=workers, log_level="info")
     else:
@@ -73,11 +77,13 @@ def load(paths: tuple[Path, ...]) -> None:
         totals[0] += r.created
         totals[1] += r.updated
         status = "ok" if r.ok else f"{len(r.errors)} error(s)"
-        tqdm.write(f"{path}: {r.created} created, {r.updated} updated, {status}")
+        tqdm.write(f"{path}: {r.created} created, {r.updated} updated or matched, {status}")
         for e in r.errors[:20]:
             tqdm.write(f"    {e}")
         failed += not r.ok
-    click.echo(f"{len(files)} files, {totals[0]} created, {totals[1]} updated, {failed} failed")
+    from ehr_core.storage.engine import analyze
+    analyze(service.engine)
+    click.echo(f"{len(files)} files, {totals[0]} created, {totals[1]} updated or matched, {failed} failed")
     sys.exit(1 if failed else 0)
 
 
@@ -91,6 +97,16 @@ def reindex(batch: int) -> None:
 
     engine = make_engine(load_settings().database_url)
     run(engine, batch=batch, progress=lambda done, rt: click.echo(f"{done} resources reindexed ({rt})", err=True))
+
+
+from ehr_core.auth.cli import clients, register  # noqa: E402  (identity and register commands)
+
+main.add_command(clients)
+main.add_command(register)
+
+from imaging.cli import imaging  # noqa: E402  (evk imaging import|receive|relink)
+
+main.add_command(imaging)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ from ehr_core.rest.jsonbody import parse_json
 from ehr_core.rest.messages import FhirRequest
 
 NDJSON_CHUNK = 200
+# Directory resources describe institutions and people that many sources share. In a national
+# store the same institution must stay one resource, so these are matched on their first
+# identifier (conditional create) instead of being stored again under another source's id.
+DIRECTORY_TYPES = frozenset({"Organization", "Location", "Practitioner", "PractitionerRole",
+                             "HealthcareService", "Endpoint"})
 FIRST_NAMES = ("hospitalInformation", "practitionerInformation", "Organization", "Location",
                "Practitioner", "Patient")
 
@@ -80,16 +85,40 @@ def _post(handler: Handler, bundle: dict, result: FileResult) -> None:
         _count(result, resp.body or {})
 
 
+def directory_criteria(resource: dict) -> str | None:
+    """``identifier=system|value`` for a directory resource with a usable identifier, else None."""
+    if resource.get("resourceType") not in DIRECTORY_TYPES:
+        return None
+    ident = next((i for i in resource.get("identifier") or [] if i.get("system") and i.get("value")), None)
+    return f"identifier={ident['system']}|{ident['value']}" if ident else None
+
+
+def _match_directory_entries(bundle: dict) -> None:
+    for entry in bundle.get("entry") or []:
+        request, resource = entry.get("request") or {}, entry.get("resource") or {}
+        if request.get("method") == "POST" and not request.get("ifNoneExist"):
+            criteria = directory_criteria(resource)
+            if criteria:
+                request["ifNoneExist"] = criteria
+
+
+def _ndjson_entry(resource: dict) -> dict:
+    rt = resource["resourceType"]
+    criteria = directory_criteria(resource)
+    if criteria:
+        return {"resource": resource, "request": {"method": "POST", "url": rt, "ifNoneExist": criteria}}
+    if resource.get("id"):
+        return {"resource": resource, "request": {"method": "PUT", "url": f"{rt}/{resource['id']}"}}
+    return {"resource": resource, "request": {"method": "POST", "url": rt}}
+
+
 def _ndjson_bundles(path: Path) -> Iterator[dict]:
     entries: list[dict] = []
     with path.open("rb") as fh:
         for line in fh:
             if not line.strip():
                 continue
-            resource = orjson.loads(line)
-            url = f"{resource['resourceType']}/{resource['id']}" if resource.get("id") else resource["resourceType"]
-            entries.append({"resource": resource, "request": {"method": "PUT" if resource.get("id") else "POST",
-                                                             "url": url}})
+            entries.append(_ndjson_entry(orjson.loads(line)))
             if len(entries) >= NDJSON_CHUNK:
                 yield {"resourceType": "Bundle", "type": "transaction", "entry": entries}
                 entries = []
@@ -106,6 +135,7 @@ def load_file(handler: Handler, path: Path) -> FileResult:
             return result
         data = parse_json(path.read_bytes())
         if isinstance(data, dict) and data.get("resourceType") == "Bundle" and data.get("type") in ("transaction", "batch"):
+            _match_directory_entries(data)
             _post(handler, data, result)
         elif isinstance(data, dict) and data.get("resourceType"):
             rt = data["resourceType"]

@@ -1,9 +1,13 @@
-"""Wiring: settings → engine → repository → handler (with the validator and operations)."""
+"""Wiring: settings → engine → repository → handler (with the validator, operations and the
+access guard) and the token service."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+
+from ehr_core.auth.keys import KeyStore
+from ehr_core.auth.tokens import TokenService
 
 from ehr_core.rest.handler import Handler
 from ehr_core.settings import Settings, load_settings
@@ -17,6 +21,8 @@ class Service:
     engine: Engine
     repo: Repository
     handler: Handler
+    keys: KeyStore | None = None
+    tokens: TokenService | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, engine: Engine | None = None) -> Service:
@@ -25,7 +31,12 @@ class Service:
         repo = Repository(engine)
         handler = Handler(repo, settings, validator=_default_validator())
         _register_operations(handler)
-        return cls(settings, engine, repo, handler)
+        from ehr_core.access.guard import Guard
+        handler.guard = Guard(repo, settings)
+        keys = KeyStore(engine, rotate_after=settings.key_rotation_hours * 3600)
+        tokens = TokenService(keys, issuer=settings.base_url.rstrip("/"), audience=settings.fhir_base,
+                              ttl=settings.token_ttl)
+        return cls(settings, engine, repo, handler, keys, tokens)
 
 
 def _default_validator():  # noqa: ANN202
@@ -34,5 +45,7 @@ def _default_validator():  # noqa: ANN202
 
 
 def _register_operations(handler: Handler) -> None:
+    from ehr_core.access.self_service import register as register_access_operations
     from ehr_core.rest.operations import register_core_operations
     register_core_operations(handler)
+    register_access_operations(handler)

@@ -22,6 +22,16 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: int(os.environ.get("EVK_MAX_BODY_BYTES", str(64 * 1024 * 1024))))
     default_page_size: int = 50
     max_page_size: int = 1000
+    # Identity and access (ehr_core/auth, ehr_core/access). The development identity provider
+    # (POST /auth/dev/token) exists only when EVK_DEV_AUTH=1; production settings never set it.
+    dev_auth: bool = field(default_factory=lambda: _flag("EVK_DEV_AUTH", False))
+    token_ttl: int = field(default_factory=lambda: int(os.environ.get("EVK_TOKEN_TTL", "600")))
+    key_rotation_hours: int = field(default_factory=lambda: int(os.environ.get("EVK_KEY_ROTATION_HOURS", "24")))
+    treating_days: int = field(default_factory=lambda: int(os.environ.get("EVK_TREATING_DAYS", "90")))
+    # Audit on by default; EVK_AUDIT=0 exists to measure its cost (bench), never for service.
+    audit: bool = field(default_factory=lambda: _flag("EVK_AUDIT", True))
+    # Reads and refusals: wait for the audit commit before answering (see ehr_core/audit/writer.py).
+    audit_sync: bool = field(default_factory=lambda: _flag("EVK_AUDIT_SYNC", False))
 
     def __post_init__(self) -> None:
         if not self.database_url:

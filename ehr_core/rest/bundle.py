@@ -67,7 +67,7 @@ def _entry_request(index: int, entry: object, outer: FhirRequest) -> FhirRequest
         if isinstance(request.get(field), str):
             headers[header] = request[field]
     sub = FhirRequest(method, parts.path.strip("/"), parse_qsl(parts.query, keep_blank_values=True),
-                      headers, entry.get("resource"))
+                      headers, entry.get("resource"), principal=outer.principal)
     sub.full_url = entry.get("fullUrl")  # type: ignore[attr-defined]
     sub.index = index  # type: ignore[attr-defined]
     return sub
@@ -167,7 +167,7 @@ def _resolve_conditional_references(s: Session, requests: list[FhirRequest]) -> 
             continue
 
         def resolve(ref: str, sub: FhirRequest = sub) -> str | None:
-            if "?" not in ref or ref.startswith(("urn:", "#")) or "://" in ref:
+            if "?" not in ref or ref.startswith(("urn:", "#")) or "://" in ref.split("?", 1)[0]:
                 return None
             try:
                 return conditional.resolve_reference(s, ref)
@@ -184,6 +184,7 @@ def _validate_all(h: Handler, requests: list[FhirRequest]) -> None:
         if sub.method in ("POST", "PUT") and isinstance(sub.body, dict):
             try:
                 h.check(sub.body, path=f"Bundle.entry[{sub.index}].resource")  # type: ignore[attr-defined]
+                sub.validated = True
             except errors.FhirError as exc:
                 issues.extend(exc.issues)
                 status = min(status, exc.status)

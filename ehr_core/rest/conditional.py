@@ -73,10 +73,11 @@ def update(h: Handler, req: FhirRequest, s: Session, rt: str) -> FhirResponse:
         id = resource.get("id") or req.assigned_id
         if id is None:
             resource.pop("id", None)
-            h.check(resource)
+            if not req.validated:
+                h.check(resource)
             stored = s.create(resource)
             return h.written(req, stored, 201, "Created")
-    sub = FhirRequest("PUT", f"{rt}/{id}", [], req.headers, dict(resource, id=id))
+    sub = FhirRequest("PUT", f"{rt}/{id}", [], req.headers, dict(resource, id=id), validated=req.validated)
     return h.update(sub, s, rt, id)
 
 

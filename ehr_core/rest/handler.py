@@ -42,6 +42,7 @@ class Handler:
         self.resource_types = definitions.resource_types()
         # (resource type or None for system level, "$name", instance level?) -> callable
         self.operations: dict[tuple[str | None, str, bool], Operation] = {}
+        self.guard = None   # ehr_core.access.guard.Guard, wired by ehr_core/service.py
 
     @property
     def base(self) -> str:
@@ -60,6 +61,11 @@ class Handler:
             return FhirResponse(exc.status, exc.outcome, dict(exc.headers))
 
     def dispatch(self, req: FhirRequest, s: Session) -> FhirResponse:
+        if req.principal is not None:   # no guard wired: fails closed
+            return self.guard.run(req, s, self._route)    # access control + audit (ehr_core/access)
+        return self._route(req, s)
+
+    def _route(self, req: FhirRequest, s: Session) -> FhirResponse:
         seg, m = req.segments, req.method
         if not seg:
             if m == "GET":
@@ -162,7 +168,8 @@ class Handler:
             if existing is not None:
                 return FhirResponse(200, prefer.write_body(req, existing, "Matched an existing resource"),
                                     _headers(existing))
-        self.check(resource)
+        if not req.validated:
+            self.check(resource)
         stored = s.create(resource, id=req.assigned_id)
         return self.written(req, stored, 201, "Created")
 
@@ -173,7 +180,8 @@ class Handler:
         if resource["id"] != id:
             raise errors.bad_request(f"The id in the body ({resource['id']}) is not the id in the URL ({id})",
                                      expression=(f"{rt}.id",))
-        self.check(resource)
+        if not req.validated:
+            self.check(resource)
         stored, created, _ = s.update(rt, id, resource, if_match=_if_match(req))
         return self.written(req, stored, 201 if created else 200, "Created" if created else "Updated")
 
@@ -207,7 +215,7 @@ class Handler:
         from ehr_core.search.query import parse_search
         params = _search_params(req)
         sreq = parse_search(rt, params, strict=prefer.strict_handling(req), compartment=compartment)
-        result = execute_search(s.conn, sreq)
+        result = execute_search(s.conn, sreq, restrict=req.restrict)
         return FhirResponse(200, searchset_bundle(result, sreq, base_url=self.base))
 
     # --- shared steps ----------------------------------------------------------------------

@@ -55,7 +55,7 @@ def respond(h: Handler, req: FhirRequest, s: Session, rt: str | None, id: str | 
         at=_micros(args["_at"], "_at") if "_at" in args else None,
         after=_decode_page(args["_page"]) if "_page" in args else None, count=count,
     )
-    entries, more = history(s.conn, q)
+    entries, more = history(s.conn, q, restrict=req.restrict)
     path = "/".join(p for p in (rt, id, "_history") if p)
     keep = {k: v for k, v in args.items() if k in ("_since", "_at", "_count")}
 

@@ -14,6 +14,13 @@ class FhirRequest:
     body: object = None                           # parsed JSON (dict/list) or None
     # Set by the transaction processor: the id already promised to a urn:uuid fullUrl.
     assigned_id: str | None = None
+    # Set by the transaction processor once the body passed validation (do not validate twice).
+    validated: bool = False
+    # Who is calling (ehr_core.auth.principal.Principal). None: a trusted internal caller
+    # (evk load, the core's tests); the HTTP edge never passes None.
+    principal: object = None
+    # Set by the access guard: r -> SQL condition narrowing searches, history and $everything.
+    restrict: object = None
 
     @classmethod
     def from_url(cls, method: str, url: str, **kw) -> FhirRequest:  # noqa: ANN003

@@ -27,8 +27,10 @@ def patient_everything(req: FhirRequest, s: Session, h: Handler) -> FhirResponse
     count = args.get("_count")
     if count is not None and not count.isdigit():
         raise errors.bad_request(f"_count={count!r} is not a non-negative integer")
+    # Access narrowing (set by the guard) goes into the query; without it nothing is narrowed.
+    narrowing = {"restrict": req.restrict} if req.restrict is not None else {}
     bundle = everything(s.conn, id, since=since, count=int(count) if count else None,
-                        cursor=args.get("_cursor"), base_url=h.base)
+                        cursor=args.get("_cursor"), base_url=h.base, **narrowing)
     return FhirResponse(200, bundle)
 
 

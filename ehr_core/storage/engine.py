@@ -60,3 +60,14 @@ def write_options(engine: Engine) -> dict:
 def bare_engine(url: str) -> Engine:
     """An engine without a pool, for one-off admin work (creating test databases)."""
     return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh planner statistics after bulk loads.
+
+    Without statistics SQLite picks the first index that fits rather than the selective one
+    (measured: a token search 17x slower); PostgreSQL's autovacuum catches up only later.
+    """
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select, true
 
 from ehr_core.storage import schema
 from ehr_core.storage.records import StoredResource
@@ -30,10 +30,14 @@ class HistoryEntry:
     method: str
 
 
-def history(conn: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], bool]:
-    """One page of versions, newest first; second item says whether more follow."""
+def history(conn: Connection, q: HistoryQuery, *, restrict=None) -> tuple[list[HistoryEntry], bool]:  # noqa: ANN001
+    """One page of versions, newest first; second item says whether more follow.
+
+    ``restrict`` (from the access guard) narrows to versions of resources the caller may see,
+    in the query, so pages and their links never show more.
+    """
     v = schema.resource_version
-    conds = []
+    conds = [] if restrict is None else [restrict(v)]
     if q.resource_type:
         conds.append(v.c.resource_type == q.resource_type)
     if q.id:
@@ -59,7 +63,7 @@ def history(conn: Connection, q: HistoryQuery) -> tuple[list[HistoryEntry], bool
                      .scalar_subquery())
         conds.append(v.c.last_updated <= high)
         conds.append(or_(next_time.is_(None), next_time > low))
-    stmt = (select(v).where(and_(*conds))
+    stmt = (select(v).where(and_(true(), *conds))
             .order_by(v.c.last_updated.desc(), v.c.resource_type, v.c.id, v.c.version_id.desc())
             .limit(q.count + 1))
     rows = conn.execute(stmt).all()

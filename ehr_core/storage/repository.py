@@ -89,13 +89,19 @@ class Repository:
         conn = self.engine.connect()
         if write:
             conn = conn.execution_options(**write_options(self.engine))
+        s = Session(self, conn, write=write)
+        committed = False
         try:
             with conn.begin():
-                s = Session(self, conn)
                 yield s
+                for hook in s.before_commit:   # e.g. the audit trail of this unit of work
+                    hook(s)
                 s.flush()
+            committed = True
         finally:
             conn.close()
+            for after in s.after_close:        # e.g. audit of a refusal, after the rollback
+                after(committed)
 
     # Convenience for single reads outside a unit of work.
     def read(self, resource_type: str, id: str) -> StoredResource:
@@ -104,9 +110,14 @@ class Repository:
 
 
 class Session:
-    def __init__(self, repo: Repository, conn: Connection):
+    def __init__(self, repo: Repository, conn: Connection, *, write: bool = False):
         self.repo = repo
         self.conn = conn
+        self.write = write
+        # Hooks: before_commit(session) runs inside the transaction, after_close(committed)
+        # once the connection is back in the pool (the access guard's audit trail uses both).
+        self.before_commit: list = []
+        self.after_close: list = []
         self._pending: dict[str, list[dict]] = {}
         self._now = now_micros()
 
@@ -117,6 +128,11 @@ class Session:
     # --- buffering -------------------------------------------------------------------------
     def _queue(self, table: str, row: dict) -> None:
         self._pending.setdefault(table, []).append(row)
+
+    def insert_later(self, table: str, row: dict) -> None:
+        """Buffer a row of another table on the same metadata (e.g. who submitted a resource),
+        written with the resource rows in one batch per table."""
+        self._queue(table, row)
 
     def flush(self) -> None:
         if not self._pending:

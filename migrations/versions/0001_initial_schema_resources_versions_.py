@@ -61,8 +61,8 @@ def upgrade() -> None:
     sa.Column('c2_high', sa.Float(), nullable=True)
     )
     with op.batch_alter_table('sp_composite', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_composite_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_composite_value', ['resource_type', 'param', 'c1_code', 'c2_code'], unique=False)
+        batch_op.create_index('ix_sp_composite_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_composite_value', ['resource_type', 'param', 'c1_code', 'c2_code', 'resource_id'], unique=False)
 
     op.create_table('sp_date',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -72,8 +72,8 @@ def upgrade() -> None:
     sa.Column('high', sa.Float(), nullable=True)
     )
     with op.batch_alter_table('sp_date', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_date_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_date_value', ['resource_type', 'param', 'low', 'high'], unique=False)
+        batch_op.create_index('ix_sp_date_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_date_value', ['resource_type', 'param', 'low', 'high', 'resource_id'], unique=False)
 
     op.create_table('sp_number',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -83,8 +83,8 @@ def upgrade() -> None:
     sa.Column('high', sa.Float(), nullable=True)
     )
     with op.batch_alter_table('sp_number', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_number_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_number_value', ['resource_type', 'param', 'low', 'high'], unique=False)
+        batch_op.create_index('ix_sp_number_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_number_value', ['resource_type', 'param', 'low', 'high', 'resource_id'], unique=False)
 
     op.create_table('sp_quantity',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -96,8 +96,8 @@ def upgrade() -> None:
     sa.Column('high', sa.Float(), nullable=True)
     )
     with op.batch_alter_table('sp_quantity', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_quantity_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_quantity_value', ['resource_type', 'param', 'code', 'low'], unique=False)
+        batch_op.create_index('ix_sp_quantity_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_quantity_value', ['resource_type', 'param', 'code', 'low', 'resource_id'], unique=False)
 
     op.create_table('sp_reference',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -108,8 +108,8 @@ def upgrade() -> None:
     sa.Column('target_url', sa.String(length=1024), nullable=True)
     )
     with op.batch_alter_table('sp_reference', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_reference_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_reference_value', ['resource_type', 'param', 'target_id', 'target_type'], unique=False)
+        batch_op.create_index('ix_sp_reference_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_reference_value', ['resource_type', 'param', 'target_id', 'target_type', 'resource_id'], unique=False)
 
     op.create_table('sp_string',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -119,8 +119,8 @@ def upgrade() -> None:
     sa.Column('value_exact', sa.Text(), nullable=False)
     )
     with op.batch_alter_table('sp_string', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_string_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_string_value', ['resource_type', 'param', 'value_norm'], unique=False)
+        batch_op.create_index('ix_sp_string_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_string_value', ['resource_type', 'param', 'value_norm', 'resource_id'], unique=False)
 
     op.create_table('sp_token',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -131,8 +131,8 @@ def upgrade() -> None:
     sa.Column('text_norm', sa.String(length=512), nullable=True)
     )
     with op.batch_alter_table('sp_token', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_token_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_token_value', ['resource_type', 'param', 'code', 'system'], unique=False)
+        batch_op.create_index('ix_sp_token_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_token_value', ['resource_type', 'param', 'code', 'system', 'resource_id'], unique=False)
 
     op.create_table('sp_uri',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -141,8 +141,8 @@ def upgrade() -> None:
     sa.Column('uri', sa.String(length=1024), nullable=False)
     )
     with op.batch_alter_table('sp_uri', schema=None) as batch_op:
-        batch_op.create_index('ix_sp_uri_resource', ['resource_type', 'resource_id'], unique=False)
-        batch_op.create_index('ix_sp_uri_value', ['resource_type', 'param', 'uri'], unique=False)
+        batch_op.create_index('ix_sp_uri_resource', ['resource_type', 'resource_id', 'param'], unique=False)
+        batch_op.create_index('ix_sp_uri_value', ['resource_type', 'param', 'uri', 'resource_id'], unique=False)
 
     # ### end Alembic commands ###
 

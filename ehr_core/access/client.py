@@ -1,0 +1,33 @@
+"""Rule 21: a hospital (or other) system, signed in as a SMART Backend Services client, writes
+on behalf of its organisation and reads what its organisation submitted; reading anything
+else needs a user context. A pharmacy's system also reads active e-prescriptions (rule 19);
+a designated institution's system reads declarations (rule 20).
+"""
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from ehr_core.access import limits
+from ehr_core.access import rules as R
+from ehr_core.access.clinician import designated, pharmacist_grant
+from ehr_core.access.grants import DELETE, READ, SEARCH, WRITE, Grant
+from ehr_core.auth.principal import Principal
+
+HOSPITAL, PHARMACY, REGISTER, CONTACT_POINT = "hospital", "pharmacy", "register", "contact-point"
+ROLES = (HOSPITAL, PHARMACY, REGISTER, CONTACT_POINT)
+
+__all__ = ["client_grants", "ROLES"]
+
+
+def client_grants(conn: Connection, p: Principal) -> list[Grant]:
+    if not p.organization_id:
+        return []
+    purpose = "HOPERAT" if p.role == REGISTER else "TREAT"
+    grants = [Grant(R.BACKEND_CLIENT, "system", None, frozenset({READ, SEARCH, WRITE, DELETE}),
+                    (limits.origin(p.organization_id),), purpose)]
+    if p.role == PHARMACY:
+        grants.append(pharmacist_grant())
+    if designated(conn, (p.organization_id,)):
+        grants.append(Grant(R.DECLARATIONS, "designated-institution", None, frozenset({READ, SEARCH}),
+                            (limits.only_declarations(),), "TREAT"))
+    return grants

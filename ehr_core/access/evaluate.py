@@ -1,0 +1,83 @@
+"""Deciding on one stored resource with the same SQL clauses that narrow searches.
+
+All grants and limits are evaluated in one query as labelled boolean columns of the one row,
+so the first failing limit names the deciding rule and its status (403, or 404 where even
+existence must not show).
+"""
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from ehr_core.access import rules as R
+from ehr_core.access.grants import Entitlements, Grant, Limit
+from ehr_core.access.rules import Verdict
+from ehr_core.auth.principal import Principal
+from ehr_core.storage import schema
+
+__all__ = ["evaluate", "no_grant_verdict"]
+
+ADDITIVE = ("directory", "designated-institution")   # extra reach; never the reason for a refusal
+
+
+def evaluate(conn: Connection, rt: str, id: str, grants: list[Grant], scope_clause=None,  # noqa: ANN001
+             *, covers_only: bool = False) -> tuple[Grant | None, list[tuple[Grant, Limit]], bool, bool]:
+    """(allowing grant, failed (grant, limit) pairs of covering grants, any grant covers, scope ok)."""
+    r = schema.resource.alias("r")
+    cols, index = [], []
+    only = frozenset({rt})
+    for gi, g in enumerate(grants):
+        cols.append(g.covers(r, only).label(f"g{gi}"))
+        index.append((gi, None))
+        if covers_only:
+            continue
+        for li, lim in enumerate(g.limits):
+            cols.append(lim.allows(r).label(f"g{gi}_{li}"))
+            index.append((gi, li))
+    cols.append((scope_clause(r) if scope_clause is not None else r.c.id.is_not(None)).label("scope"))
+    row = conn.execute(select(*cols).where(r.c.resource_type == rt, r.c.id == id)).first()
+    if row is None:
+        return None, [], False, False
+    values = dict(zip([f"g{gi}" if li is None else f"g{gi}_{li}" for gi, li in index], row[:-1]))
+    scope_ok = bool(row[-1])
+    failed: list[tuple[Grant, Limit]] = []
+    covering = False
+    for gi, g in enumerate(grants):
+        if not values[f"g{gi}"]:
+            continue
+        if g.relation not in ADDITIVE:
+            covering = True
+        if covers_only:
+            if g.relation in ADDITIVE:
+                continue
+            return g, [], True, scope_ok
+        bad = [g.limits[li] for li in range(len(g.limits)) if not values[f"g{gi}_{li}"]]
+        if not bad:
+            if scope_ok:
+                return g, [], True, True
+            continue
+        if g.relation not in ADDITIVE:
+            failed += [(g, lim) for lim in bad]
+    return None, failed, covering, scope_ok
+
+
+def refusal(failed: list[tuple[Grant, Limit]]) -> Verdict:
+    """The limit that decides a refusal: one that hides existence (404) wins."""
+    hiding = [lim for _, lim in failed if lim.status == 404]
+    lim = hiding[0] if hiding else failed[0][1]
+    return R.deny(lim.rule, lim.reason, lim.status)
+
+
+def no_grant_verdict(p: Principal, ents: Entitlements, patients: tuple[str, ...], treating_days: int) -> Verdict:
+    """Why nobody's grant reaches these patients: a lapsed grant names its rule, else the role's."""
+    for lapsed in ents.lapsed:
+        if lapsed.patient_id in patients:
+            return R.deny(lapsed.rule, lapsed.reason)
+    if p.is_practitioner:
+        return R.deny(R.TREATING, f"no treating relationship with the patient in the last {treating_days} days; "
+                      "use break-glass in an emergency")
+    if p.is_system:
+        return R.deny(R.BACKEND_CLIENT, "a system reads only what its organisation submitted; "
+                      "anything else needs a user context")
+    if p.is_person:
+        return R.deny(R.SELF, "not the person's own record, nor a ward's or a grantor's")
+    return R.deny(R.DENY_BY_DEFAULT, "no rule allows this")

@@ -1,0 +1,1 @@
+"""The audit trail: one AuditEvent (IHE Basic Audit Log Patterns) per patient touched per request."""

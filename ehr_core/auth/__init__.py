@@ -1,0 +1,1 @@
+"""Identities and tokens: who is calling (``Principal``), signed short-lived JWTs, SMART scopes."""
