@@ -122,6 +122,7 @@ def _check_full_urls(requests: list[FhirRequest]) -> None:
 def _bind_full_urls(h: Handler, s: Session, requests: list[FhirRequest]) -> dict[str, str]:
     """fullUrl -> "Type/id" for every entry that creates or updates a resource."""
     bindings: dict[str, str] = {}
+    s.lock(*_condition_keys(requests))
     for sub in requests:
         seg = sub.segments
         full_url = getattr(sub, "full_url", None)
@@ -135,6 +136,7 @@ def _bind_full_urls(h: Handler, s: Session, requests: list[FhirRequest]) -> dict
                 criteria = sub.header("if-none-exist")
                 if criteria:
                     existing = conditional.existing_for_create(h, s, rt, criteria)
+                    sub.precondition_checked, sub.existing = True, existing
                 if existing is not None:
                     target = existing.reference
                 else:
@@ -161,7 +163,24 @@ def _bind_full_urls(h: Handler, s: Session, requests: list[FhirRequest]) -> dict
     return bindings
 
 
+def _condition_keys(requests: list[FhirRequest]) -> list[str]:
+    keys = []
+    for sub in requests:
+        seg = sub.segments
+        if not seg:
+            continue
+        criteria = sub.header("if-none-exist") if sub.method == "POST" else None
+        if criteria:
+            keys.append(conditional.lock_key(seg[0], conditional.criteria_params(criteria)))
+        elif sub.method in ("PUT", "DELETE", "PATCH") and len(seg) == 1 and sub.query:
+            keys.append(conditional.lock_key(seg[0], sub.query))
+    return keys
+
+
 def _resolve_conditional_references(s: Session, requests: list[FhirRequest]) -> None:
+    # One search per distinct condition: a patient bundle names the same practitioner or
+    # organisation in hundreds of entries.
+    resolved: dict[str, str] = {}
     for sub in requests:
         if not isinstance(sub.body, dict):
             continue
@@ -169,10 +188,12 @@ def _resolve_conditional_references(s: Session, requests: list[FhirRequest]) -> 
         def resolve(ref: str, sub: FhirRequest = sub) -> str | None:
             if "?" not in ref or ref.startswith(("urn:", "#")) or "://" in ref.split("?", 1)[0]:
                 return None
-            try:
-                return conditional.resolve_reference(s, ref)
-            except errors.FhirError as exc:
-                raise _entry_error(getattr(sub, "index", 0), exc) from None
+            if ref not in resolved:
+                try:
+                    resolved[ref] = conditional.resolve_reference(s, ref)
+                except errors.FhirError as exc:
+                    raise _entry_error(getattr(sub, "index", 0), exc) from None
+            return resolved[ref]
 
         rewrite_references(sub.body, resolve)
 

@@ -164,7 +164,8 @@ class Handler:
         resource.pop("id", None)   # http.html#create: a client-sent id is ignored
         criteria = req.header("if-none-exist")
         if criteria:
-            existing = conditional.existing_for_create(self, s, rt, criteria)
+            existing = (req.existing if req.precondition_checked
+                        else conditional.existing_for_create(self, s, rt, criteria))
             if existing is not None:
                 return FhirResponse(200, prefer.write_body(req, existing, "Matched an existing resource"),
                                     _headers(existing))

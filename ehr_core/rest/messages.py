@@ -16,6 +16,10 @@ class FhirRequest:
     assigned_id: str | None = None
     # Set by the transaction processor once the body passed validation (do not validate twice).
     validated: bool = False
+    # Set by the transaction processor once If-None-Exist was evaluated under its lock:
+    # the matched resource, or None (then assigned_id is the new id).
+    precondition_checked: bool = False
+    existing: object = None
     # Who is calling (ehr_core.auth.principal.Principal). None: a trusted internal caller
     # (evk load, the core's tests); the HTTP edge never passes None.
     principal: object = None

@@ -36,6 +36,10 @@ class Indexer(Protocol):
     def extract(self, resource: dict) -> dict[str, list[dict]]: ...
 
 
+def _lock_number(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -119,6 +123,7 @@ class Session:
         self.before_commit: list = []
         self.after_close: list = []
         self._pending: dict[str, list[dict]] = {}
+        self._locked: set[int] = set()
         self._now = now_micros()
 
     @property
@@ -178,13 +183,21 @@ class Session:
         return found
 
     # --- locking ---------------------------------------------------------------------------
-    def lock(self, key: str) -> None:
-        """Serialise transactions that use the same key (conditional create/update)."""
+    def lock(self, *keys: str) -> None:
+        """Serialise transactions that use the same key (conditional create/update).
+
+        Several keys are taken in one sorted pass: two transactions locking the same keys in a
+        different order would otherwise deadlock.
+        """
         if self.sqlite:
             return  # the write transaction already holds SQLite's single RESERVED lock
+        wanted = sorted({_lock_number(k) for k in keys} - self._locked)
+        if not wanted:
+            return
         self.flush()
-        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
-        self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": digest})
+        self.conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ks AS bigint[])) AS k ORDER BY k"),
+                          {"ks": wanted})
+        self._locked.update(wanted)
 
     # --- writes ----------------------------------------------------------------------------
     def create(self, resource: dict, *, id: str | None = None) -> StoredResource:
