@@ -12,9 +12,8 @@ form (for one stored version, e.g. a vread of an old version).
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from ehr_core.storage import schema
 
@@ -62,16 +61,16 @@ def is_declaration(resource: dict) -> bool:
                for cat in resource.get("category") or [] for c in cat.get("coding") or [])
 
 
-@lru_cache(maxsize=1)
-def _labelled_keys() -> ColumnElement:
+def sensitive_clause(r) -> ColumnElement[bool]:  # noqa: ANN001
+    """True for rows of ``r`` that are sensitive.
+
+    A correlated EXISTS, so each row probes the index on (type, id, param) instead of the
+    query materialising every labelled resource first.
+    """
     t = schema.sp_token.alias()
     test = or_(*(and_(t.c.system == system, t.c.code.in_(codes)) for system, codes in SENSITIVE.items()))
-    return select(t.c.resource_type, t.c.resource_id).where(t.c.param == "_security", test)
-
-
-def sensitive_clause(r) -> ColumnElement[bool]:  # noqa: ANN001
-    """True for rows of ``r`` that are sensitive."""
-    return tuple_(r.c.resource_type, r.c.id).in_(_labelled_keys())
+    return exists().where(t.c.resource_type == r.c.resource_type, t.c.resource_id == r.c.id,
+                          t.c.param == "_security", test)
 
 
 def declaration_clause(r) -> ColumnElement[bool]:  # noqa: ANN001

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, false, not_, or_, select, tuple_
+from sqlalchemy import and_, exists, false, not_, or_, select, tuple_
 
 from ehr_core.access import labels
 from ehr_core.access import rules as R
@@ -93,9 +93,11 @@ def document_bans(practitioner_id: str | None, organizations: Iterable[str]) -> 
 
 def origin(organization_id: str) -> Limit:
     def allows(r):  # noqa: ANN001, ANN202
-        o = access_schema.resource_origin
-        return tuple_(r.c.resource_type, r.c.id).in_(
-            select(o.c.resource_type, o.c.resource_id).where(o.c.organization_id == organization_id))
+        # Correlated EXISTS on the origin table's primary key: an IN list of every resource the
+        # organisation ever submitted is materialised per query (measured 7 ms a read at 30k).
+        o = access_schema.resource_origin.alias()
+        return exists().where(o.c.resource_type == r.c.resource_type, o.c.resource_id == r.c.id,
+                              o.c.organization_id == organization_id)
     return Limit(R.BACKEND_CLIENT, 403, "a system reads only what its organisation submitted; "
                  "anything else needs a user context", allows)
 
