@@ -105,6 +105,19 @@ def is_valid(code: str) -> bool:
     return True
 
 
+def code_forms(code: str) -> set[str]:
+    """The ways a code may be written in stored identifiers: as given, compact, with the hyphen.
+
+    >>> sorted(code_forms('16117519997'))
+    ['161175-19997', '16117519997']
+    """
+    digits = compact(code)
+    forms = {code, digits}
+    if len(digits) == 11:
+        forms.add(format(digits))
+    return forms
+
+
 def format(code: str) -> str:  # noqa: A001 — stdnum's name
     digits = compact(code)
     return f"{digits[:6]}-{digits[6:]}"

@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import Connection, select
 
-from adapters.national.personal_code import PERSONAL_CODE_SYSTEM, compact
+from adapters.national.personal_code import PERSONAL_CODE_SYSTEM, code_forms, compact
 from ehr_core.access import limits
 from ehr_core.access import patients as pt
 from ehr_core.access import rules as R
@@ -45,7 +45,7 @@ def _links(conn: Connection, personal_code: str) -> list[dict]:
     code = compact(personal_code)
     ids = select(t.c.resource_id).where(
         t.c.resource_type == "RelatedPerson", t.c.param == "identifier", t.c.system == PERSONAL_CODE_SYSTEM,
-        t.c.code.in_({code, personal_code}),
+        t.c.code.in_(code_forms(personal_code)),
         t.c.resource_id.in_(select(rel.c.resource_id).where(
             rel.c.resource_type == "RelatedPerson", rel.c.param == "relationship",
             rel.c.system == ROLE_CODE_SYSTEM, rel.c.code.in_(GUARDIAN_CODES))))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, tuple_, union_all
 
-from adapters.national.personal_code import PERSONAL_CODE_SYSTEM, compact
+from adapters.national.personal_code import PERSONAL_CODE_SYSTEM, code_forms, compact
 from ehr_core import definitions
 from ehr_core.storage import schema
 
@@ -82,7 +82,7 @@ def by_personal_code(conn: Connection, personal_code: str, *, on: date | None = 
     t = schema.sp_token
     ids = [r[0] for r in conn.execute(select(t.c.resource_id).where(
         t.c.resource_type == "Patient", t.c.param == "identifier", t.c.system == PERSONAL_CODE_SYSTEM,
-        t.c.code.in_({code, personal_code}))).all()]
+        t.c.code.in_(code_forms(personal_code)))).all()]
     day = (on or today_riga()).isoformat()
     found = []
     for pid, res in read_current(conn, "Patient", set(ids)).items():

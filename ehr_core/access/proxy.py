@@ -18,7 +18,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, select
 
-from adapters.national.personal_code import PERSONAL_CODE_SYSTEM, compact
+from adapters.national.personal_code import PERSONAL_CODE_SYSTEM, code_forms, compact
 from ehr_core.access import labels, limits
 from ehr_core.access import patients as pt
 from ehr_core.access import rules as R
@@ -123,7 +123,7 @@ def _relateds(conn: Connection, personal_code: str) -> dict[str, dict]:
     code = compact(personal_code)
     ids = [r[0] for r in conn.execute(select(t.c.resource_id).where(
         t.c.resource_type == "RelatedPerson", t.c.param == "identifier", t.c.system == PERSONAL_CODE_SYSTEM,
-        t.c.code.in_({code, personal_code}))).all()]
+        t.c.code.in_(code_forms(personal_code)))).all()]
     return {rid: res for rid, res in pt.read_current(conn, "RelatedPerson", set(ids)).items()
             if not is_guardian_link(res)}
 
