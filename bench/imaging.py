@@ -108,15 +108,22 @@ class Server:
         settings = ImagingSettings.from_core(self.service.settings, backend=backend, store_dir=workdir / "store",
                                              orthanc_url=orthanc_url or "")
         self.archive = Archive(self.service, settings, make_backend(settings))
+        from ehr_core.auth.api import router as auth_router
         app = FastAPI()
         app.include_router(router(self.service, self.archive))
+        app.include_router(auth_router(self.service))
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         while not self.server.started:
             time.sleep(0.02)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}/dicomweb", timeout=120)
+        # A hospital's system stores the studies and reads what it submitted (imaging/access.py).
+        from tests.utils.auth import Client
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120) as root:
+            token = Client(self.service, "40003000001", "hospital", "Bench Hospital").token(root)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}/dicomweb", timeout=120,
+                                 headers={"Authorization": f"Bearer {token}"})
 
     def stop(self) -> None:
         self.http.close()

@@ -1,8 +1,11 @@
 """HTTP edge of the imaging index: DICOMweb under /dicomweb, administration under /dicomweb-admin,
 and a study's reports under /imaging.
 
-Each route unpacks the request, asks ``access.guard`` once, makes one call into
-imaging/dicomweb/*, and serialises. Errors map to HTTP in one place (``errors.HTTP_STATUS``).
+Each route unpacks the request, authenticates it and asks imaging/access.py once (the FHIR
+core's guard decides and audits: a guarded read of the study's ImagingStudy, or the guard's
+search narrowing for QIDO), makes one call into imaging/dicomweb/*, and serialises. Errors map
+to HTTP in one place (``errors.HTTP_STATUS``; authentication and access refusals answer with the
+FHIR OperationOutcome, 401 with WWW-Authenticate).
 """
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ehr_core.service import Service
 from imaging import index
-from imaging.access import Principal, guard, principal_from
+from ehr_core.auth.principal import Principal
+from imaging import access
+from imaging.access import AccessRefused
 from imaging.archive import Archive
 from imaging.dicomweb import qido, stow, wado
 from imaging.dicomweb.urls import Urls
-from imaging.errors import HTTP_STATUS, BadRequest, ImagingError
+from imaging.errors import HTTP_STATUS, BadRequest, ImagingError, NotFound
 from imaging.render import RenderOptions
 
 DICOM_JSON = "application/dicom+json"
@@ -32,10 +37,16 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
     urls = Urls(archive.settings.dicomweb_base)
     r = APIRouter()
 
-    def study_row(p: Principal, study: str, action: str = "read"):  # noqa: ANN202
+    def principal_from(request: Request) -> Principal:
+        return access.principal_from(service, request)
+
+    def study_row(p: Principal, study: str):  # noqa: ANN202
         with archive.reading() as conn:
-            row = index.study(conn, study)
-        guard(p, row.fhir_patient, action)
+            try:
+                row = index.study(conn, study)
+            except NotFound:
+                raise access.not_found(study) from None      # the same answer as "not entitled"
+        access.authorise_study(service, p, row)
         return row
 
     def instance_rows(p: Principal, study: str, series: str | None = None, sop: str | None = None) -> list:
@@ -45,10 +56,12 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
 
     # --- STOW-RS (PS3.18 10.5) -------------------------------------------------------------
     async def _stow(request: Request, study: str | None) -> Response:
-        guard(principal_from(request.headers), None, "store")
+        p = principal_from(request)
+        access.require_store(p)
         body = await _body(request, service.settings.max_body_bytes)
         result = await run_in_threadpool(stow.store, archive, body, request.headers.get("content-type", ""), urls,
                                          study_uid=study)
+        await run_in_threadpool(access.record_submitter, archive, p, result.stored_studies)
         return _json(result.body, result.status, warnings=result.warnings)
 
     @r.post("/dicomweb/studies")
@@ -63,14 +76,17 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
 
     # --- QIDO-RS (PS3.18 10.6) -------------------------------------------------------------
     def _qido(request: Request, level: str, study: str | None = None, series: str | None = None) -> Response:
-        p = principal_from(request.headers)
-        if study:
-            study_row(p, study)
-        else:
-            guard(p, None, "search")
+        p = principal_from(request)
         q = qido.parse_query(level, list(request.query_params.multi_items()))
-        with archive.reading() as conn:
-            result = qido.search(conn, q, urls, study_uid=study, series_uid=series)
+        if study:
+            study_row(p, study)                 # decided (and audited) as a read of the study
+            with archive.reading() as conn:
+                result = qido.search(conn, q, urls, study_uid=study, series_uid=series)
+        else:
+            def run(conn, where):  # noqa: ANN001, ANN202
+                found = qido.search(conn, q, urls, where=where)
+                return found, found.studies
+            result = access.narrowed_search(service, p, run)
         return _json(result.matches, warnings=result.warnings)
 
     @r.get("/dicomweb/studies")
@@ -105,12 +121,12 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
 
     # --- WADO-RS (PS3.18 10.4) -------------------------------------------------------------
     def _retrieve(request: Request, study: str, series: str | None = None, sop: str | None = None) -> Response:
-        rows = instance_rows(principal_from(request.headers), study, series, sop)
+        rows = instance_rows(principal_from(request), study, series, sop)
         answer = wado.retrieve(archive, rows, request.headers.get("accept", ""))
         return StreamingResponse(answer.parts, media_type=answer.content_type)
 
     def _metadata(request: Request, study: str, series: str | None = None, sop: str | None = None) -> Response:
-        rows = instance_rows(principal_from(request.headers), study, series, sop)
+        rows = instance_rows(principal_from(request), study, series, sop)
         return Response(wado.metadata(rows, urls), media_type=DICOM_JSON)
 
     @r.get("/dicomweb/studies/{study}")
@@ -147,14 +163,14 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
     @_mapped
     def retrieve_frames(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
         numbers = wado.frame_numbers(frames)
-        row = instance_rows(principal_from(request.headers), study, series, sop)[0]
+        row = instance_rows(principal_from(request), study, series, sop)[0]
         answer = wado.frames(archive, row, numbers, request.headers.get("accept", ""))
         return StreamingResponse(answer.parts, media_type=answer.content_type)
 
     @r.get("/dicomweb/studies/{study}/series/{series}/instances/{sop}/bulk/{tag}")
     @_mapped
     def retrieve_bulk(request: Request, study: str, series: str, sop: str, tag: str) -> Response:
-        row = instance_rows(principal_from(request.headers), study, series, sop)[0]
+        row = instance_rows(principal_from(request), study, series, sop)[0]
         answer = wado.bulk(archive, row, tag)
         return StreamingResponse(answer.parts, media_type=answer.content_type)
 
@@ -169,7 +185,7 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
     @r.get("/dicomweb/studies/{study}/series/{series}/instances/{sop}/rendered")
     @_mapped
     def rendered_instance(request: Request, study: str, series: str, sop: str) -> Response:
-        return _image(request, instance_rows(principal_from(request.headers), study, series, sop), 1, False)
+        return _image(request, instance_rows(principal_from(request), study, series, sop), 1, False)
 
     @r.get("/dicomweb/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered")
     @_mapped
@@ -177,36 +193,37 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
         numbers = wado.frame_numbers(frames)
         if len(numbers) != 1:
             raise BadRequest("rendered takes one frame number")
-        return _image(request, instance_rows(principal_from(request.headers), study, series, sop), numbers[0], False)
+        return _image(request, instance_rows(principal_from(request), study, series, sop), numbers[0], False)
 
     @r.get("/dicomweb/studies/{study}/thumbnail")
     @_mapped
     def thumbnail_study(request: Request, study: str) -> Response:
-        return _image(request, instance_rows(principal_from(request.headers), study), None, True)
+        return _image(request, instance_rows(principal_from(request), study), None, True)
 
     @r.get("/dicomweb/studies/{study}/series/{series}/thumbnail")
     @_mapped
     def thumbnail_series(request: Request, study: str, series: str) -> Response:
-        return _image(request, instance_rows(principal_from(request.headers), study, series), None, True)
+        return _image(request, instance_rows(principal_from(request), study, series), None, True)
 
     @r.get("/dicomweb/studies/{study}/series/{series}/instances/{sop}/thumbnail")
     @_mapped
     def thumbnail_instance(request: Request, study: str, series: str, sop: str) -> Response:
-        return _image(request, instance_rows(principal_from(request.headers), study, series, sop), 1, True)
+        return _image(request, instance_rows(principal_from(request), study, series, sop), 1, True)
 
     @r.get("/dicomweb/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/thumbnail")
     @_mapped
     def thumbnail_frame(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
         numbers = wado.frame_numbers(frames)
-        return _image(request, instance_rows(principal_from(request.headers), study, series, sop), numbers[0], True)
+        return _image(request, instance_rows(principal_from(request), study, series, sop), numbers[0], True)
 
     # --- reports shown with the study ------------------------------------------------------
     @r.get("/imaging/studies/{study}/reports")
     @_mapped
     def study_reports(request: Request, study: str) -> Response:
         from imaging.reports import reports_for_study
-        study_row(principal_from(request.headers), study)
-        reports = reports_for_study(archive, study)
+        p = principal_from(request)
+        study_row(p, study)
+        reports = reports_for_study(archive, study, p)
         bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(reports),
                   "entry": [{"fullUrl": f"{service.settings.fhir_base}/DiagnosticReport/{rep['id']}",
                              "resource": rep, "search": {"mode": "match"}} for rep in reports]}
@@ -217,21 +234,21 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
     @_mapped
     def reconciliation_list(request: Request) -> Response:
         from imaging.reconciliation import unmatched
-        guard(principal_from(request.headers), None, "administer")
+        access.require_admin(service, principal_from(request))
         return _json(unmatched(archive), media_type="application/json")
 
     @r.post("/dicomweb-admin/reconciliation/{study}")
     @_mapped
     async def reconciliation_resolve(request: Request, study: str) -> Response:
         from imaging.reconciliation import patient_id_of, resolve
-        p = principal_from(request.headers)
+        p = principal_from(request)
+        access.require_admin(service, p)
         try:
             body = orjson.loads(await _body(request, 64 * 1024) or b"{}")
         except orjson.JSONDecodeError:
             raise BadRequest("the body must be JSON: {\"patient\": \"Patient/<id>\"}") from None
         patient_id = patient_id_of(str(body.get("patient", "")) if isinstance(body, dict) else "")
-        guard(p, patient_id, "reconcile")
-        state = await run_in_threadpool(resolve, archive, study, patient_id, resolved_by=p.id)
+        state = await run_in_threadpool(resolve, archive, study, patient_id, resolved_by=_who(p))
         with archive.reading() as conn:
             row = index.study(conn, study)
         return _json({"studyInstanceUID": study, "linkState": state, "patient": f"Patient/{row.fhir_patient}",
@@ -242,13 +259,13 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
     @_mapped
     def relink(request: Request) -> Response:
         from imaging.fhir_link import link_pending
-        guard(principal_from(request.headers), None, "administer")
+        access.require_admin(service, principal_from(request))
         return _json({"problems": link_pending(archive)}, media_type="application/json")
 
     @r.get("/dicomweb-admin/health")
     @_mapped
     def health(request: Request) -> Response:
-        guard(principal_from(request.headers), None, "administer")
+        access.require_admin(service, principal_from(request))
         status = archive.backend.health()
         return _json(status, 200 if status.get("ok") else 503, media_type="application/json")
 
@@ -283,7 +300,18 @@ class _TooLarge(ImagingError):
         super().__init__(f"the body is over {limit} bytes; send fewer instances per request")
 
 
+def _who(p: Principal) -> str:
+    if p.practitioner_id:
+        return f"Practitioner/{p.practitioner_id} ({p.name or p.subject})"
+    if p.client_id:
+        return f"client {p.client_id} of Organization/{p.organization_id}"
+    return p.name or p.subject
+
+
 def _error(exc: ImagingError) -> Response:
+    if isinstance(exc, AccessRefused):
+        return Response(orjson.dumps(exc.outcome), status_code=exc.status, headers=exc.headers,
+                        media_type="application/fhir+json; charset=utf-8")
     status = 413 if isinstance(exc, _TooLarge) else next(
         (code for kind, code in HTTP_STATUS.items() if isinstance(exc, kind)), 500)
     return Response(orjson.dumps({"error": str(exc)}), status_code=status, media_type="application/json")

@@ -71,6 +71,10 @@ def link_study(archive: Archive, study_uid: str) -> str:
                 return "unmatched"
             patient_id = found.patient_id
         fhir_study = publish(archive, s, study, patient_id)
+        if study.submitted_by:
+            # Rule 21: the submitting hospital's system reads the ImagingStudy it submitted.
+            from imaging.access import record_origin
+            record_origin(s.conn, fhir_study, study.submitted_by)
         # An administrator's resolution keeps its note (who linked it, when); a match needs none.
         note = study.link_note if study.fhir_patient else ""
         s.conn.execute(update(t).where(t.c.study_uid == study_uid).values(

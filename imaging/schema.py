@@ -52,6 +52,9 @@ imaging_study = Table(
     Column("link_note", Text, nullable=False, default=""),
     Column("fhir_patient", String(ID)),          # Patient id on the card, once matched
     Column("fhir_study", String(ID)),            # the ImagingStudy id
+    # The organisation whose system stored the study over STOW-RS (imaging/access.py); None for
+    # the C-STORE receiver and imports. Also recorded as the ImagingStudy's origin (rule 21).
+    Column("submitted_by", String(ID)),
     Column("revision", Integer, nullable=False, default=0),
     Column("synced_revision", Integer, nullable=False, default=0),
     Column("created", BigInteger, nullable=False),

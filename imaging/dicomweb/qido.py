@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from imaging.dicomweb import dicomjson
 from imaging.dicomweb.matching import ATTRIBUTES, LEVELS, condition, related
@@ -49,6 +49,7 @@ class Query:
 class Result:
     matches: list[dict]
     warnings: list[str]
+    studies: list[str] = field(default_factory=list)       # the ImagingStudy ids of the matches
 
 
 def parse_query(level: str, params: list[tuple[str, str]]) -> Query:
@@ -84,14 +85,18 @@ def parse_query(level: str, params: list[tuple[str, str]]) -> Query:
 
 
 def search(conn: Connection, q: Query, urls: Urls, *, study_uid: str | None = None,
-           series_uid: str | None = None) -> Result:
+           series_uid: str | None = None, where: ColumnElement[bool] | None = None) -> Result:
+    """``where``: the access narrowing, a clause on ``imaging_study`` (imaging/access.py)."""
     sqlite = conn.dialect.name == "sqlite"
     filters = list(q.filters)
     if study_uid:
         filters.append(("StudyInstanceUID", study_uid))
     if series_uid:
         filters.append(("SeriesInstanceUID", series_uid))
-    stmt = _select(q.level, filters, sqlite).limit(q.limit + 1).offset(q.offset)
+    stmt = _select(q.level, filters, sqlite)
+    if where is not None:
+        stmt = stmt.where(where)
+    stmt = stmt.limit(q.limit + 1).offset(q.offset)
     rows = list(conn.execute(stmt))
     warnings = list(q.warnings)
     if len(rows) > q.limit:
@@ -100,7 +105,8 @@ def search(conn: Connection, q: Query, urls: Urls, *, study_uid: str | None = No
     scoped = study_uid is not None
     modalities = _modalities(conn, {r.study_uid for r in rows}) if _wants(q, "ModalitiesInStudy", "study") else {}
     matches = [_dataset(conn, q, r, urls, modalities, scoped) for r in rows]
-    return Result(matches, warnings)
+    studies = [r.fhir_study if q.level == "study" else r.st_fhir_study for r in rows]
+    return Result(matches, warnings, [sid for sid in studies if sid])
 
 
 def _select(level: str, filters: list[tuple[str, str]], sqlite: bool):  # noqa: ANN202

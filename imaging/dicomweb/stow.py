@@ -24,6 +24,7 @@ class StowResult:
     status: int
     body: dict
     warnings: list[str] = field(default_factory=list)
+    stored_studies: list[str] = field(default_factory=list)     # study UIDs that received instances
 
 
 def store(archive: Archive, body: bytes, content_type: str, urls: Urls, *, study_uid: str | None = None) -> StowResult:
@@ -63,7 +64,7 @@ def response(report: Report, urls: Urls, study_uid: str | None) -> StowResult:
     warnings += [f"study {uid}: stored, but its ImagingStudy is not yet in step ({why})"
                  for uid, why in report.link_problems.items()]
     status = 200 if not failed else 202 if stored else 409
-    return StowResult(status, body, warnings)
+    return StowResult(status, body, warnings, sorted({o.study_uid for o in stored}))
 
 
 def _failed_item(o: Outcome) -> dict:

@@ -10,9 +10,12 @@ import pytest
 import uvicorn
 from dicomweb_client.api import DICOMwebClient
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from PIL import Image
 
+from ehr_core.auth.api import router as auth_router
 from imaging.api import router
+from tests.imaging.conftest import Auth
 from tests.imaging.dicom_files import CT, NM_J2K, variant
 from tests.utils.orthanc import free_port
 
@@ -21,6 +24,8 @@ from tests.utils.orthanc import free_port
 def live(local_archive):  # noqa: ANN001
     app = FastAPI()
     app.include_router(router(local_archive.service, local_archive))
+    app.include_router(auth_router(local_archive.service))
+    token = Auth(local_archive.service, TestClient(app)).token("hospital")      # a hospital's system
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -28,7 +33,7 @@ def live(local_archive):  # noqa: ANN001
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    yield DICOMwebClient(url=f"http://127.0.0.1:{port}/dicomweb")
+    yield DICOMwebClient(url=f"http://127.0.0.1:{port}/dicomweb", headers={"Authorization": f"Bearer {token}"})
     server.should_exit = True
     thread.join(10)
 

@@ -103,6 +103,7 @@ def test_unmatched_reasons_never_guess(local_archive, handler):
 
 
 def test_reconciliation_list_and_resolution(local_archive, local_client, handler):
+    local_client.headers.update(local_client.auth_for.headers("admin"))
     ds = variant(MR, patient_id="4MR1", fresh=True)
     ingest(local_archive, [(encode(ds), "mr")])
     listed = local_client.get("/dicomweb-admin/reconciliation").json()
@@ -120,7 +121,7 @@ def test_reconciliation_list_and_resolution(local_archive, local_client, handler
     assert local_client.get("/dicomweb-admin/reconciliation").json() == []
     study = _imaging_study(handler, ds.StudyInstanceUID)
     assert study["subject"]["reference"] == f"Patient/{patient}"
-    assert "resolved by anonymous" in _state(local_archive, ds.StudyInstanceUID).link_note
+    assert "resolved by client " in _state(local_archive, ds.StudyInstanceUID).link_note
     # Later instances of the resolved study follow it to the same Patient.
     more = variant(MR, patient_id="4MR1", fresh=True, study=ds.StudyInstanceUID)
     ingest(local_archive, [(encode(more), "mr2")])
@@ -153,5 +154,6 @@ def test_reports_are_shown_with_their_study(local_archive, local_client, handler
     other = dict(report, imagingStudy=[], conclusion="another study")
     other.pop("imagingStudy")
     assert call(handler, "POST", "DiagnosticReport", other).status == 201
-    bundle = local_client.get(f"/imaging/studies/{ds.StudyInstanceUID}/reports").json()
+    bundle = local_client.get(f"/imaging/studies/{ds.StudyInstanceUID}/reports",
+                              headers=local_client.auth_for.person(PETER)).json()
     assert bundle["total"] == 1 and bundle["entry"][0]["resource"]["conclusion"] == "No findings."

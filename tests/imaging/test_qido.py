@@ -24,7 +24,7 @@ def qido(module_service, tmp_path_factory):  # noqa: ANN001
     items.append((encode(ACCENTED), "accented"))
     report = ingest(archive, items)
     assert not report.failed, report.failed
-    return client_for(archive)
+    return client_for(archive, "admin")          # none of these studies is linked to a card
 
 
 def _get(client, url: str, **params) -> list[dict]:  # noqa: ANN001, ANN003
