@@ -40,12 +40,18 @@ class Service:
 
 
 def _default_validator():  # noqa: ANN202
-    from adapters.validation import StructureValidator
-    return StructureValidator()
+    """Structure + the national rules (adapters/national/validator.py says which apply to every
+    write and which to national submissions)."""
+    from adapters.national import NationalValidator
+    return NationalValidator()
 
 
 def _register_operations(handler: Handler) -> None:
     from ehr_core.access.self_service import register as register_access_operations
     from ehr_core.rest.operations import register_core_operations
+    from adapters.national.package import publish as publish_national_package
+    from adapters.national.sandbox import register as register_sandbox
     register_core_operations(handler)
+    register_sandbox(handler)
+    publish_national_package(handler)
     register_access_operations(handler)

@@ -36,6 +36,21 @@ Policy = Callable[[Context], Decision]
 __all__ = ["Guard"]
 
 
+def sandbox_policies() -> dict[tuple[str | None, str], Policy]:
+    """``$validate`` stores nothing and is for system developers: any system client may call it.
+
+    It still answers whether a referenced id exists, so persons get no access to it.
+    """
+    from ehr_core import definitions
+
+    def validate_policy(ctx: Context) -> Decision:
+        if not ctx.principal.is_system:
+            raise Denied(R.deny(R.DENY_BY_DEFAULT, "the validation sandbox is for hospital and other systems"))
+        return Decision(R.allow(R.BACKEND_CLIENT, "validation sandbox: nothing is stored"), audit=False)
+
+    return {(rt, "$validate"): validate_policy for rt in (None, *definitions.resource_types())}
+
+
 class Guard:
     def __init__(self, repo: Repository, settings) -> None:  # noqa: ANN001
         self.repo = repo
@@ -46,7 +61,8 @@ class Guard:
         self.audit_writer = AuditWriter(self._write_events, sync=getattr(settings, "audit_sync", False))
         # (resource type or None, "$name") -> policy. Operations not listed are refused.
         self.operations: dict[tuple[str | None, str], Policy] = {("Patient", "$everything"): reads.decide_everything,
-                                                                  **self_service.POLICIES}
+                                                                  **self_service.POLICIES,
+                                                                  **sandbox_policies()}
         self._org_names: dict[str, str | None] = {}
 
     # --- the choke point -------------------------------------------------------------------------

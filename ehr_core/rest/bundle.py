@@ -40,7 +40,7 @@ def process_bundle(h: Handler, req: FhirRequest) -> FhirResponse:
     kind = bundle.get("type")
     if kind not in ("batch", "transaction"):
         raise errors.bad_request(f"Bundle.type must be batch or transaction, not {kind!r}",
-                                 expression=("Bundle.type",))
+                                 expression=("Bundle.type",), rule="evk-bundle-type")
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         raise errors.bad_request("Bundle.entry must be an array", expression=("Bundle.entry",))
@@ -56,11 +56,19 @@ def _entry_request(index: int, entry: object, outer: FhirRequest) -> FhirRequest
         raise errors.bad_request(f"{where} must be an object", expression=(where,))
     request = entry.get("request")
     if not isinstance(request, dict) or not isinstance(request.get("method"), str) or not isinstance(request.get("url"), str):
-        raise errors.bad_request(f"{where} needs request.method and request.url", expression=(f"{where}.request",))
+        raise errors.bad_request(f"{where} needs request.method and request.url", expression=(f"{where}.request",),
+                                 rule="evk-entry-request")
     method = request["method"].upper()
     if method not in ORDER:
-        raise errors.bad_request(f"{where}: method {method!r} is not allowed", expression=(f"{where}.request.method",))
+        raise errors.bad_request(f"{where}: method {method!r} is not allowed", expression=(f"{where}.request.method",),
+                                 rule="evk-entry-method")
     parts = urlsplit(request["url"])
+    resource = entry.get("resource")
+    found = resource.get("resourceType") if isinstance(resource, dict) else None
+    target = parts.path.strip("/").split("/", 1)[0]
+    if method in ("POST", "PUT") and isinstance(found, str) and target != found:
+        raise errors.bad_request(f"{where}: request.url {request['url']!r} does not match the resource type {found}",
+                                 expression=(f"{where}.request.url",), rule="evk-entry-url")
     headers = {"prefer": outer.header("prefer") or ""}
     for field, header in (("ifMatch", "if-match"), ("ifNoneExist", "if-none-exist"),
                           ("ifNoneMatch", "if-none-match"), ("ifModifiedSince", "if-modified-since")):
@@ -94,7 +102,7 @@ def _transaction(h: Handler, bundle: dict, requests: list[FhirRequest]) -> FhirR
             if isinstance(sub.body, dict):
                 rewrite_references(sub.body, lambda ref: bindings.get(ref))
         _resolve_conditional_references(s, requests)
-        _validate_all(h, requests)
+        _validate_all(h, requests, s, set(bindings.values()))
         for sub in sorted(requests, key=lambda r: ORDER[r.method]):
             try:
                 resp = h.dispatch(sub, s)
@@ -113,9 +121,11 @@ def _check_full_urls(requests: list[FhirRequest]) -> None:
             continue
         where = f"Bundle.entry[{sub.index}].fullUrl"  # type: ignore[attr-defined]
         if not isinstance(url, str) or not (url.startswith(("urn:uuid:", "urn:oid:")) or "://" in url):
-            raise errors.bad_request(f"{where} {url!r} is not an absolute URI", expression=(where,))
+            raise errors.bad_request(f"{where} {url!r} is not an absolute URI", expression=(where,),
+                                     rule="evk-fullurl-relative")
         if url in seen:
-            raise errors.bad_request(f"{where} {url!r} repeats Bundle.entry[{seen[url]}].fullUrl", expression=(where,))
+            raise errors.bad_request(f"{where} {url!r} repeats Bundle.entry[{seen[url]}].fullUrl", expression=(where,),
+                                     rule="evk-fullurl-duplicate")
         seen[url] = sub.index  # type: ignore[attr-defined]
 
 
@@ -198,13 +208,20 @@ def _resolve_conditional_references(s: Session, requests: list[FhirRequest]) -> 
         rewrite_references(sub.body, resolve)
 
 
-def _validate_all(h: Handler, requests: list[FhirRequest]) -> None:
+def _validate_all(h: Handler, requests: list[FhirRequest], s: Session, bound: set[str]) -> None:
+    """Every entry before anything is written; references may point at what the transaction
+    itself creates (``bound``) or at the store."""
+    from ehr_core.rest.handler import without_server_meta
+    exists, owner = h.exists_in(s, also=bound), h.identifier_owner(s)
     issues: list[Issue] = []
     status = 422
     for sub in requests:
         if sub.method in ("POST", "PUT") and isinstance(sub.body, dict):
             try:
-                h.check(sub.body, path=f"Bundle.entry[{sub.index}].resource")  # type: ignore[attr-defined]
+                body = sub.body if sub.method == "POST" else without_server_meta(sub.body)
+                plain_create = sub.method == "POST" and not sub.header("if-none-exist")
+                h.check(body, path=f"Bundle.entry[{sub.index}].resource", exists=exists,  # type: ignore[attr-defined]
+                        owner=owner if plain_create else None)
                 sub.validated = True
             except errors.FhirError as exc:
                 issues.extend(exc.issues)

@@ -6,6 +6,7 @@ unit of work the caller owns; the transaction processor uses it for every entry.
 """
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from typing import Protocol
@@ -43,6 +44,9 @@ class Handler:
         # (resource type or None for system level, "$name", instance level?) -> callable
         self.operations: dict[tuple[str | None, str, bool], Operation] = {}
         self.guard = None   # ehr_core.access.guard.Guard, wired by ehr_core/service.py
+        # (type, id) -> resource published read-only by the server itself (the national
+        # package's StructureDefinitions and NamingSystems): readable, never writable.
+        self.published: dict[tuple[str, str], dict] = {}
 
     @property
     def base(self) -> str:
@@ -128,6 +132,10 @@ class Handler:
 
     def _instance_level(self, req: FhirRequest, s: Session, rt: str, id: str) -> FhirResponse:
         m = req.method
+        if (rt, id) in self.published:
+            if m in ("GET", "HEAD"):
+                return FhirResponse(200, copy.deepcopy(self.published[(rt, id)]))
+            raise errors.method_not_allowed(f"{rt}/{id} is published by the server and read-only")
         if m in ("GET", "HEAD"):
             return self.read(req, s, rt, id)
         if m == "PUT":
@@ -170,7 +178,7 @@ class Handler:
                 return FhirResponse(200, prefer.write_body(req, existing, "Matched an existing resource"),
                                     _headers(existing))
         if not req.validated:
-            self.check(resource)
+            self.check(resource, exists=self.exists_in(s), owner=None if criteria else self.identifier_owner(s))
         stored = s.create(resource, id=req.assigned_id)
         return self.written(req, stored, 201, "Created")
 
@@ -182,7 +190,7 @@ class Handler:
             raise errors.bad_request(f"The id in the body ({resource['id']}) is not the id in the URL ({id})",
                                      expression=(f"{rt}.id",))
         if not req.validated:
-            self.check(resource)
+            self.check(without_server_meta(resource), exists=self.exists_in(s))
         stored, created, _ = s.update(rt, id, resource, if_match=_if_match(req))
         return self.written(req, stored, 201 if created else 200, "Created" if created else "Updated")
 
@@ -200,7 +208,7 @@ class Handler:
             raise errors.FhirError(422, [Issue("error", "processing", f"JSON Patch failed: {exc}")]) from None
         if patched.get("resourceType") != rt or patched.get("id") != id:
             raise errors.FhirError(422, [Issue("error", "processing", "A patch may not change resourceType or id")])
-        self.check(patched)
+        self.check(without_server_meta(patched), exists=self.exists_in(s))
         stored, _, _ = s.update(rt, id, patched, if_match=current.version_id)
         return self.written(req, stored, 200, "Patched")
 
@@ -229,19 +237,65 @@ class Handler:
             raise errors.bad_request(f"The body is a {found!r}, the URL says {rt}", expression=(f"{rt}",))
         return body
 
-    def check(self, resource: dict, *, path: str | None = None) -> None:
-        """Validate before storing; every error at once."""
+    def check(self, resource: dict, *, path: str | None = None,
+              exists: Callable[[str, str], bool] | None = None,
+              owner: Callable[[str, str, str], str | None] | None = None) -> None:
+        """Validate before storing; every error at once. A validator that declares
+        ``resolves_references`` also gets the store: ``exists(type, id)`` for references and,
+        on a plain create, ``owner(type, system, value)`` for duplicate business identifiers."""
         if self.validator is None:
             return
-        issues = [i for i in self.validator.validate(resource, path=path) if i.severity in ("error", "fatal")]
+        if exists is not None and getattr(self.validator, "resolves_references", False):
+            found = self.validator.validate(resource, path=path, exists=exists, owner=owner)  # type: ignore[call-arg]
+        else:
+            found = self.validator.validate(resource, path=path)
+        issues = [i for i in found if i.severity in ("error", "fatal")]
         if issues:
             status = 400 if any(i.code in STRUCTURAL for i in issues) else 422
             raise errors.FhirError(status, issues)
+
+    @staticmethod
+    def exists_in(s: Session, also: set[str] = frozenset()) -> Callable[[str, str], bool]:  # type: ignore[assignment]
+        """``exists(type, id)``: in ``also`` ("Type/id" about to be written) or in the store."""
+        def exists(rt: str, id: str) -> bool:
+            if f"{rt}/{id}" in also:
+                return True
+            try:
+                s.read(rt, id)
+            except errors.FhirError:
+                return False
+            return True
+        return exists
+
+    @staticmethod
+    def identifier_owner(s: Session) -> Callable[[str, str, str], str | None]:
+        """``owner(type, system, value)``: "Type/id" of a stored resource with that identifier."""
+        def owner(rt: str, system: str, value: str) -> str | None:
+            try:
+                found = conditional.matches(s, rt, [("identifier", f"{system}|{value}")], lock=False)
+            except errors.FhirError:
+                return None
+            return found[0].reference if found else None
+        return owner
 
     def written(self, req: FhirRequest, stored: StoredResource, status: int, message: str) -> FhirResponse:
         headers = _headers(stored)
         headers["Location"] = f"{self.base}/{stored.resource_type}/{stored.id}/_history/{stored.version_id}"
         return FhirResponse(status, prefer.write_body(req, stored, message), headers)
+
+
+def without_server_meta(resource: dict) -> dict:
+    """The resource as checked on update: ``meta.versionId``/``meta.lastUpdated`` are the
+    server's and replaced on every write, so an update carrying the ones it read (or a patch of
+    the stored resource) is judged without them; on create they are refused (national rules)."""
+    meta = resource.get("meta")
+    if type(meta) is not dict or not ("versionId" in meta or "lastUpdated" in meta):
+        return resource
+    meta = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        out["meta"] = meta
+    return out
 
 
 def _headers(stored: StoredResource) -> dict[str, str]:

@@ -88,3 +88,24 @@ def test_search_post_form(client):  # noqa: ANN001
                        headers={"content-type": "application/x-www-form-urlencoded"})
     assert resp.status_code == 200 and resp.json()["type"] == "searchset"
     assert len(resp.json()["entry"]) == 1
+
+
+def test_validate_sandbox_over_http_stores_nothing(client):  # noqa: ANN001
+    bad = client.post("/fhir/Patient/$validate", content=b'{"resourceType":"Patient","birthDate":"2024-02-30"}',
+                      headers=FHIR)
+    assert bad.status_code == 200 and is_outcome(bad)
+    assert any(i["severity"] == "error" for i in bad.json()["issue"])
+    good = client.post("/fhir/$validate", headers=FHIR, content=(
+        b'{"resourceType":"Patient","identifier":[{"system":"https://evk.lv/fhir/sid/personas-kods",'
+        b'"value":"161175-19997"}],"name":[{"family":"Ozols","given":["Janis"]}],'
+        b'"gender":"male","birthDate":"1975-11-16"}'))
+    assert good.status_code == 200
+    assert not any(i["severity"] == "error" for i in good.json()["issue"]), good.json()
+    assert not client.get("/fhir/Patient").json().get("entry")   # nothing stored
+
+
+def test_validate_sandbox_is_not_for_persons(client):  # noqa: ANN001
+    from tests.utils.auth import dev_token
+    person = bearer(dev_token(client, "161175-19997"))
+    resp = client.post("/fhir/$validate", content=b'{"resourceType":"Patient"}', headers={**FHIR, **person})
+    assert resp.status_code == 403 and is_outcome(resp)
