@@ -113,13 +113,15 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def reads(url: str, ids: list[tuple[str, str]], seconds: float, clients: int = 8, *, audit: bool = True) -> dict:
+def reads(url: str, ids: list[tuple[str, str]], seconds: float, clients: int = 8, *, audit: bool = True,
+          workers: int = 1) -> dict:
     from bench.auth import hospital
     port = 8765
     headers = hospital(url, f"http://127.0.0.1:{port}")[1]
     env = dict(os.environ, EVK_DATABASE_URL=url, EVK_DEMO_DATA="0", EVK_BASE_URL=f"http://127.0.0.1:{port}",
                EVK_AUDIT="1" if audit else "0")
-    server = subprocess.Popen([sys.executable, "-m", "ehr_core.cli", "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "ehr_core.cli", "serve", "--port", str(port),
+                               "--workers", str(workers)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import httpx
@@ -148,6 +150,7 @@ def main() -> None:
     ap.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--resources", type=int, default=200_000)
     ap.add_argument("--read-seconds", type=float, default=20)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for the read test")
     ap.add_argument("--audit", choices=["on", "off"], default="on", help="off only to measure the audit's cost")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +167,7 @@ def main() -> None:
                 "resources_per_s": round(n / secs, 1),
                 "floor_resources_per_s": round(fn / fsecs, 1),
                 "ratio_to_floor": round((n / secs) / (fn / fsecs), 3),
-                "read_by_id": reads(url, ids, args.read_seconds, audit=args.audit == "on"),
+                "read_by_id": reads(url, ids, args.read_seconds, audit=args.audit == "on", workers=args.workers),
                 "audit": args.audit,
             }
         finally:
