@@ -16,8 +16,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +25,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, text
 
+from bench.server import evk_server
 from bench.synthetic import bundles
 from ehr_core.rest.jsonbody import parse_json
 from ehr_core.rest.messages import FhirRequest
@@ -118,27 +117,12 @@ def reads(url: str, ids: list[tuple[str, str]], seconds: float, clients: int = 8
     from bench.auth import hospital
     port = 8765
     headers = hospital(url, f"http://127.0.0.1:{port}")[1]
-    env = dict(os.environ, EVK_DATABASE_URL=url, EVK_DEMO_DATA="0", EVK_BASE_URL=f"http://127.0.0.1:{port}",
-               EVK_AUDIT="1" if audit else "0")
-    server = subprocess.Popen([sys.executable, "-m", "ehr_core.cli", "serve", "--port", str(port),
-                               "--workers", str(workers)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import httpx
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with evk_server(url, port, audit=audit, workers=workers) as server:
         until = time.time() + seconds
         with ProcessPoolExecutor(clients) as pool:
             lats = [x for chunk in pool.map(_reader, [(f"http://127.0.0.1:{port}", ids, until, headers)] * clients)
                     for x in chunk]
         rss = _rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(10)
     lats.sort()
     return {"requests": len(lats), "rps": round(len(lats) / seconds, 1),
             "p50_ms": round(statistics.median(lats) * 1000, 2),

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +22,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import event, text
 
+from bench.server import evk_server
 from bench.ingest import RESULTS, _database, _drop, ingest
 from ehr_core.storage.engine import make_engine
 
@@ -90,18 +88,8 @@ def measure(url: str, seconds: float, *, audit: bool = True) -> dict:
     from bench.auth import hospital
     sample = _sample(url)
     headers = hospital(url, f"http://127.0.0.1:{PORT}")[1]
-    env = dict(os.environ, EVK_DATABASE_URL=url, EVK_DEMO_DATA="0", EVK_BASE_URL=f"http://127.0.0.1:{PORT}",
-               EVK_AUDIT="1" if audit else "0")
-    server = subprocess.Popen([sys.executable, "-m", "ehr_core.cli", "serve", "--port", str(PORT)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out: dict = {"patients": len(sample["patients"])}
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with evk_server(url, PORT, audit=audit):
         with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=60, headers=headers) as client:
             for name, make in queries(sample).items():
                 n = 20 if name == "everything" else 200
@@ -115,9 +103,6 @@ def measure(url: str, seconds: float, *, audit: bool = True) -> dict:
         with ProcessPoolExecutor(8) as pool:
             total = sum(pool.map(_mix_worker, [(sample, until, headers)] * 8))
         out["mix_8_clients_rps"] = round(total / seconds, 1)
-    finally:
-        server.terminate()
-        server.wait(10)
     return out
 
 

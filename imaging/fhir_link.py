@@ -54,8 +54,7 @@ def link_study(archive: Archive, study_uid: str) -> str:
     """Bring one study in step; returns its link state (``linked`` or ``unmatched``)."""
     t = imaging_study
     with archive.service.repo.session(write=True) as s:
-        q = select(t).where(t.c.study_uid == study_uid)
-        study = s.conn.execute(q if s.sqlite else q.with_for_update()).first()
+        study = index.study_for_update(s, study_uid)
         if study is None:
             raise LookupError(f"study {study_uid} is not in the index")
         if study.link_state != "pending" and study.synced_revision == study.revision:

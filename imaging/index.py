@@ -80,6 +80,12 @@ def study(conn: Connection, study_uid: str) -> Row:
     return row
 
 
+def study_for_update(s, study_uid: str) -> Row | None:  # noqa: ANN001 - a repository Session
+    """The study row, locked until the unit of work ends (SQLite's write transaction already is)."""
+    q = select(imaging_study).where(imaging_study.c.study_uid == study_uid)
+    return s.conn.execute(q if s.sqlite else q.with_for_update()).first()
+
+
 def series_of(conn: Connection, study_uid: str) -> list[Row]:
     s = imaging_series
     return list(conn.execute(select(s).where(s.c.study_uid == study_uid)

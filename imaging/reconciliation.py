@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from ehr_core import errors
 from ehr_core.storage.records import instant, now_micros
+from imaging import index
 from imaging.archive import Archive
 from imaging.errors import BadRequest, NotFound
 from imaging.fhir_link import link_study
@@ -49,8 +50,7 @@ def resolve(archive: Archive, study_uid: str, patient_id: str, *, resolved_by: s
     """Attach an unmatched study to ``Patient/patient_id``; returns the new link state."""
     t = imaging_study
     with archive.service.repo.session(write=True) as s:
-        q = select(t).where(t.c.study_uid == study_uid)
-        study = s.conn.execute(q if s.sqlite else q.with_for_update()).first()
+        study = index.study_for_update(s, study_uid)
         if study is None:
             raise NotFound(f"study {study_uid} is not in the index")
         if study.link_state == "linked":
