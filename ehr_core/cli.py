@@ -32,11 +32,12 @@ def serve(host: str, port: int, workers: int) -> None:
     from imaging.archive import Archive
     from imaging.scp import start_configured
     start_configured(Archive.from_service(service))
+    options = {"host": host, "port": port, "log_level": "info", "access_log": service.settings.access_log}
     if workers > 1:
-        uvicorn.run("ehr_core.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run("ehr_core.asgi:app", workers=workers, **options)
     else:
         from ehr_core.api import create_app
-        uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(service), **options)
 
 
 @main.group()

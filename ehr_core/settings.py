@@ -28,10 +28,28 @@ class Settings:
     token_ttl: int = field(default_factory=lambda: int(os.environ.get("EVK_TOKEN_TTL", "600")))
     key_rotation_hours: int = field(default_factory=lambda: int(os.environ.get("EVK_KEY_ROTATION_HOURS", "24")))
     treating_days: int = field(default_factory=lambda: int(os.environ.get("EVK_TREATING_DAYS", "90")))
+    # People's sign-in with OpenID Connect (the national eID gateway; ehr_core/auth/oidc.py).
+    # Off unless the issuer is set. The client authenticates with a secret, or with
+    # private_key_jwt when a key file is given. See docs/access.md.
+    oidc_issuer: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_ISSUER", "").rstrip("/"))
+    oidc_client_id: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_CLIENT_ID", ""))
+    oidc_client_secret: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_CLIENT_SECRET", ""))
+    oidc_client_key_file: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_CLIENT_KEY_FILE", ""))
+    oidc_client_key_id: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_CLIENT_KEY_ID", ""))
+    oidc_token_auth: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_TOKEN_AUTH", ""))
+    oidc_redirect_uri: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_REDIRECT_URI", ""))
+    oidc_scopes: str = field(default_factory=lambda: os.environ.get("EVK_OIDC_SCOPES", "openid"))
+    oidc_personal_code_claim: str = field(
+        default_factory=lambda: os.environ.get("EVK_OIDC_PERSONAL_CODE_CLAIM", "personal_code"))
+    oidc_return_urls: tuple[str, ...] = field(default_factory=lambda: tuple(
+        u.strip() for u in os.environ.get("EVK_OIDC_RETURN_URLS", "").split(",") if u.strip()))
     # Audit on by default; EVK_AUDIT=0 exists to measure its cost (bench), never for service.
     audit: bool = field(default_factory=lambda: _flag("EVK_AUDIT", True))
     # Reads and refusals: wait for the audit commit before answering (see ehr_core/audit/writer.py).
     audit_sync: bool = field(default_factory=lambda: _flag("EVK_AUDIT_SYNC", False))
+    # uvicorn's per-request access log line. Off by default: every FHIR and DICOMweb access
+    # already leaves an AuditEvent, and the line costs about a tenth of a read's CPU.
+    access_log: bool = field(default_factory=lambda: _flag("EVK_ACCESS_LOG", False))
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -5,11 +5,9 @@ a designated institution's system reads declarations (rule 20).
 """
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from ehr_core.access import limits
 from ehr_core.access import rules as R
-from ehr_core.access.clinician import designated, pharmacist_grant
+from ehr_core.access.clinician import DESIGNATION_SYSTEM, DESIGNATIONS, pharmacist_grant
 from ehr_core.access.grants import DELETE, READ, SEARCH, WRITE, Grant
 from ehr_core.auth.principal import Principal
 
@@ -19,7 +17,9 @@ ROLES = (HOSPITAL, PHARMACY, REGISTER, CONTACT_POINT)
 __all__ = ["client_grants", "ROLES"]
 
 
-def client_grants(conn: Connection, p: Principal) -> list[Grant]:
+def client_grants(p: Principal) -> list[Grant]:
+    """A function of the token alone (the designation is a limit evaluated in SQL), so the
+    guard may keep a client's grants for the token's lifetime."""
     if not p.organization_id:
         return []
     purpose = "HOPERAT" if p.role == REGISTER else "TREAT"
@@ -27,7 +27,8 @@ def client_grants(conn: Connection, p: Principal) -> list[Grant]:
                     (limits.origin(p.organization_id),), purpose)]
     if p.role == PHARMACY:
         grants.append(pharmacist_grant())
-    if designated(conn, (p.organization_id,)):
-        grants.append(Grant(R.DECLARATIONS, "designated-institution", None, frozenset({READ, SEARCH}),
-                            (limits.only_declarations(),), "TREAT"))
+    grants.append(Grant(R.DECLARATIONS, "designated-institution", None, frozenset({READ, SEARCH}),
+                        (limits.only_declarations(),
+                         limits.designated_institution(p.organization_id, DESIGNATION_SYSTEM, DESIGNATIONS)),
+                        "TREAT"))
     return grants

@@ -32,6 +32,9 @@ SNOMED = "http://snomed.info/sct"
 PHARMACIST_CODES = {(ROLE_SYSTEM, "pharmacist"), (SNOMED, "46255001")}
 EVK_ROLE_SYSTEM = "https://evk.lv/fhir/CodeSystem/practitioner-role"
 REGISTRY_OFFICER = (EVK_ROLE_SYSTEM, "registry-officer")
+# A supervisory role, not a clinical one: reviews the break-glass uses of its organisation's
+# clinicians (rule 17's review list, ``breakglass_review``).
+BREAK_GLASS_REVIEWER = (EVK_ROLE_SYSTEM, "break-glass-reviewer")
 # Organization.type codings that designate an institution for declarations (rule 20).
 DESIGNATION_SYSTEM = "https://evk.lv/fhir/CodeSystem/institution-designation"
 DESIGNATIONS = ("transplant-centre", "forensic-medicine-centre", "licensed-university")
@@ -45,6 +48,7 @@ class Roles:
     clinical_orgs: tuple[str, ...]       # organisations where they act as a clinician
     pharmacy_orgs: tuple[str, ...]       # ... as a pharmacist
     registry_officer: bool
+    review_orgs: tuple[str, ...] = ()    # organisations whose break-glass uses they review
 
     @property
     def organizations(self) -> tuple[str, ...]:
@@ -62,7 +66,7 @@ def roles_of(conn: Connection, practitioner_id: str, today: date) -> Roles:
     ids = [r[0] for r in conn.execute(select(ref.c.resource_id).where(
         ref.c.resource_type == "PractitionerRole", ref.c.param == "practitioner",
         ref.c.target_type == "Practitioner", ref.c.target_id == practitioner_id)).all()]
-    role_ids, clinical, pharmacy, officer = [], set(), set(), False
+    role_ids, clinical, pharmacy, review, officer = [], set(), set(), set(), False
     for rid, role in pt.read_current(conn, "PractitionerRole", set(ids)).items():
         if role.get("active") is False or not _in_period(role.get("period"), today):
             continue
@@ -74,8 +78,12 @@ def roles_of(conn: Connection, practitioner_id: str, today: date) -> Roles:
             officer = True
         if org_id is None:
             continue
+        if BREAK_GLASS_REVIEWER in codes:
+            review.add(org_id)
+            continue
         (pharmacy if codes & PHARMACIST_CODES else clinical).add(org_id)
-    return Roles(tuple(sorted(role_ids)), tuple(sorted(clinical)), tuple(sorted(pharmacy)), officer)
+    return Roles(tuple(sorted(role_ids)), tuple(sorted(clinical)), tuple(sorted(pharmacy)), officer,
+                 tuple(sorted(review)))
 
 
 def designated(conn: Connection, organization_ids: tuple[str, ...]) -> bool:

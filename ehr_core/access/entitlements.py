@@ -1,8 +1,9 @@
 """Everything a principal may do right now, resolved from the data on every request.
 
-Nothing is cached across requests: a revoked grant, an ended custody link or a new birthday
-applies to the very next request (rules 4, 11, 12). Within one unit of work (a transaction
-Bundle's entries) the resolution is shared.
+A person's or clinician's grants are resolved afresh on every request: a revoked grant, an
+ended custody link or a new birthday applies to the very next request (rules 4, 11, 12).
+Within one unit of work (a transaction Bundle's entries) the resolution is shared. A system
+client's grants follow from its token alone, so the guard keeps them while the token lives.
 """
 from __future__ import annotations
 
@@ -50,9 +51,10 @@ def resolve(conn: Connection, p: Principal, *, today: date | None = None, treati
         ents.grants += g
         ents.lapsed += lapsed
         ents.roles = roles
-        ents.organizations = roles.organizations
+        # A supervisor who only reviews (no clinical role) still acts for their organisation.
+        ents.organizations = roles.organizations or roles.review_orgs
     elif p.is_system:
-        ents.grants += client_grants(conn, p)
+        ents.grants += client_grants(p)
         ents.organizations = (p.organization_id,) if p.organization_id else ()
     if p.patient_context:
         ents.grants = [_in_context(g, p.patient_context) for g in ents.grants]

@@ -6,7 +6,7 @@ existence must not show).
 """
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from ehr_core.access import rules as R
 from ehr_core.access.grants import Entitlements, Grant, Limit
@@ -19,9 +19,7 @@ __all__ = ["evaluate", "no_grant_verdict"]
 ADDITIVE = ("directory", "designated-institution")   # extra reach; never the reason for a refusal
 
 
-def evaluate(conn: Connection, rt: str, id: str, grants: list[Grant], scope_clause=None,  # noqa: ANN001
-             *, covers_only: bool = False) -> tuple[Grant | None, list[tuple[Grant, Limit]], bool, bool]:
-    """(allowing grant, failed (grant, limit) pairs of covering grants, any grant covers, scope ok)."""
+def _statement(rt: str, grants: list[Grant], scope_clause, covers_only: bool) -> tuple[Select, list]:  # noqa: ANN001
     r = schema.resource.alias("r")
     cols, index = [], []
     only = frozenset({rt})
@@ -34,7 +32,31 @@ def evaluate(conn: Connection, rt: str, id: str, grants: list[Grant], scope_clau
             cols.append(lim.allows(r).label(f"g{gi}_{li}"))
             index.append((gi, li))
     cols.append((scope_clause(r) if scope_clause is not None else r.c.id.is_not(None)).label("scope"))
-    row = conn.execute(select(*cols).where(r.c.resource_type == rt, r.c.id == id)).first()
+    return select(*cols).where(r.c.resource_type == rt, r.c.id == bindparam("id")), index
+
+
+# Statements for grants that outlive a request (a system client's), keyed by ``reuse``:
+# building the expression costs more than running it on a read by id.
+_built: dict[tuple, tuple[Select, list]] = {}
+
+
+def evaluate(conn: Connection, rt: str, id: str, grants: list[Grant], scope_clause=None,  # noqa: ANN001
+             *, covers_only: bool = False,
+             reuse: object = None) -> tuple[Grant | None, list[tuple[Grant, Limit]], bool, bool]:
+    """(allowing grant, failed (grant, limit) pairs of covering grants, any grant covers, scope ok).
+
+    ``reuse``: a hashable key that stands for these grants and scope (e.g. the principal of a
+    system client); the built statement is then kept under it."""
+    key = (reuse, rt, covers_only, tuple(grants)) if reuse is not None else None
+    built = _built.get(key) if key is not None else None
+    if built is None:
+        built = _statement(rt, grants, scope_clause, covers_only)
+        if key is not None:
+            if len(_built) >= 4096:
+                _built.clear()
+            _built[key] = built
+    stmt, index = built
+    row = conn.execute(stmt, {"id": id}).first()
     if row is None:
         return None, [], False, False
     values = dict(zip([f"g{gi}" if li is None else f"g{gi}_{li}" for gi, li in index], row[:-1]))

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from ehr_core import errors
 from ehr_core.access import patients as pt
-from ehr_core.access import reads, rules as R, self_service, writes
+from ehr_core.access import breakglass_review, reads, rules as R, self_service, writes
 from ehr_core.access.decision import Context, Decision
 from ehr_core.access.entitlements import resolve
 from ehr_core.access.grants import Entitlements, Grant
@@ -62,8 +62,10 @@ class Guard:
         # (resource type or None, "$name") -> policy. Operations not listed are refused.
         self.operations: dict[tuple[str | None, str], Policy] = {("Patient", "$everything"): reads.decide_everything,
                                                                   **self_service.POLICIES,
+                                                                  **breakglass_review.POLICIES,
                                                                   **sandbox_policies()}
         self._org_names: dict[str, str | None] = {}
+        self._clients: dict[Principal, Entitlements] = {}
 
     # --- the choke point -------------------------------------------------------------------------
     def run(self, req: FhirRequest, s: Session, route: Route) -> FhirResponse:
@@ -120,7 +122,15 @@ class Guard:
             cache = s.access_entitlements = {}  # type: ignore[attr-defined]
         key = (p.kind, p.subject, p.token_id)
         if key not in cache:
-            cache[key] = resolve(s.conn, p, treating_days=self.settings.treating_days)
+            cache[key] = self._clients.get(p) if p.is_system else None
+            if cache[key] is None:
+                cache[key] = resolve(s.conn, p, treating_days=self.settings.treating_days)
+                if p.is_system:
+                    # A system client's grants follow from its token alone (client.py); a
+                    # person's or clinician's follow from data and are resolved every request.
+                    if len(self._clients) >= 1024:
+                        self._clients.clear()
+                    self._clients[p] = cache[key]
         return cache[key]
 
     # --- audit -------------------------------------------------------------------------------------

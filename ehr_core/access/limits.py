@@ -51,6 +51,16 @@ def only_declarations() -> Limit:
                  labels.declaration_clause)
 
 
+def designated_institution(organization_id: str, system: str, codes: tuple[str, ...]) -> Limit:
+    """The organisation is designated (its ``type`` carries a designation code), decided in the
+    query itself so a system client's grants depend on its token alone and can be reused."""
+    def allows(r):  # noqa: ANN001, ANN202
+        t = schema.sp_token.alias()
+        return exists().where(t.c.resource_type == "Organization", t.c.resource_id == organization_id,
+                              t.c.param == "type", t.c.system == system, t.c.code.in_(codes))
+    return Limit(R.DECLARATIONS, 403, "declarations are read by designated institutions only", allows)
+
+
 def types(allowed: frozenset[str], rule: str, reason: str) -> Limit:
     names = sorted(allowed)
     return Limit(rule, 403, reason, lambda r: r.c.resource_type.in_(names) if names else false())

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from sqlalchemy import and_, or_
 
-from ehr_core.access import labels, limits, scoping
+from ehr_core.access import binary, labels, limits, scoping
 from ehr_core.access import patients as pt
 from ehr_core.access import rules as R
 from ehr_core.access.decision import Context, Decision
@@ -90,7 +90,10 @@ def decide_read(ctx: Context) -> Decision:
     patients = pt.patients_of(s.conn, rt, id)
     _scope_or_deny(ctx, rt, "r", patients)
     grants = ctx.ents.with_action(READ)
-    grant, failed, covering, _ = evaluate(s.conn, rt, id, grants, scoping.clause(ctx.principal, "r"))
+    grant, failed, covering, _ = evaluate(s.conn, rt, id, grants, scoping.clause(ctx.principal, "r"),
+                                          reuse=ctx.principal if ctx.principal.is_system else None)
+    if grant is None and rt == "Binary" and not failed:
+        return binary.decide_read(ctx, current)        # decided by its securityContext
     if grant is None:
         if failed:
             raise Denied(refusal(failed), patients)

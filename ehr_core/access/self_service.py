@@ -120,6 +120,9 @@ def bans(req: FhirRequest, s, h) -> FhirResponse:  # noqa: ANN001
 
 
 def register(handler) -> None:  # noqa: ANN001
+    """The access operations: these, and the break-glass review list (``breakglass_review``)."""
+    from ehr_core.access import breakglass_review
+    breakglass_review.register(handler)
     for name, op in (("$hide", hide), ("$unhide", unhide), ("$ban", ban), ("$unban", unban), ("$bans", bans)):
         handler.operations[("Patient", name, True)] = op
 

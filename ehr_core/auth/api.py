@@ -1,6 +1,8 @@
 """HTTP routes of identity: token endpoints, break-glass, JWKS and the SMART configuration.
 
 - ``POST /auth/token``          SMART Backend Services (client_credentials + private_key_jwt)
+- ``GET /auth/oidc/login``, ``GET /auth/oidc/callback``  people's sign-in with OpenID Connect
+                                (only with EVK_OIDC_ISSUER; ``oidc_api``)
 - ``POST /auth/dev/token``      development sign-in (only with EVK_DEV_AUTH=1): ``personal_code``
                                 [, ``practitioner``, ``scope``, ``patient``]
 - ``POST /auth/break-glass``    a clinician's emergency token: ``patient``, ``reason``, ``confirm``
@@ -19,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ehr_core.auth.principal import Principal
 from ehr_core.auth.tokens import AuthError
 
-__all__ = ["router", "principal_from", "www_authenticate"]
+__all__ = ["router", "principal_from", "principal_from_header", "www_authenticate", "oauth_error", "token_response"]
 
 
 def www_authenticate(err: AuthError | None = None) -> str:
@@ -31,20 +33,24 @@ def www_authenticate(err: AuthError | None = None) -> str:
 
 def principal_from(service, request: Request) -> Principal:  # noqa: ANN001
     """The verified principal of a request with ``Authorization: Bearer``, or AuthError (401)."""
-    header = request.headers.get("authorization", "")
+    return principal_from_header(service, request.headers.get("authorization", ""))
+
+
+def principal_from_header(service, header: str) -> Principal:  # noqa: ANN001
+    """The verified principal of an ``Authorization`` header value, or AuthError (401)."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("a bearer token is required", error="")
     return service.tokens.verify(token.strip())
 
 
-def _oauth_error(err: AuthError) -> JSONResponse:
+def oauth_error(err: AuthError) -> JSONResponse:
     headers = {"WWW-Authenticate": www_authenticate(err)} if err.status == 401 else {}
     return JSONResponse({"error": err.error or "invalid_request", "error_description": err.description},
                         status_code=err.status, headers={**headers, "Cache-Control": "no-store"})
 
 
-def _token(issued) -> JSONResponse:  # noqa: ANN001
+def token_response(issued) -> JSONResponse:  # noqa: ANN001
     return JSONResponse(issued.response(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
@@ -66,8 +72,8 @@ def router(service) -> APIRouter:  # noqa: ANN001
             principal = await run_in_threadpool(client_credentials, service.engine, form, token_url)
             issued = await run_in_threadpool(service.tokens.issue, principal)
         except AuthError as err:
-            return _oauth_error(err)
-        return _token(issued)
+            return oauth_error(err)
+        return token_response(issued)
 
     if settings.dev_auth:
         @r.post("/auth/dev/token")
@@ -80,8 +86,8 @@ def router(service) -> APIRouter:  # noqa: ANN001
                                                     form.get("patient") or None)
                 issued = await run_in_threadpool(service.tokens.issue, principal)
             except AuthError as err:
-                return _oauth_error(err)
-            return _token(issued)
+                return oauth_error(err)
+            return token_response(issued)
 
     @r.post("/auth/break-glass")
     async def break_glass(request: Request) -> JSONResponse:
@@ -91,8 +97,8 @@ def router(service) -> APIRouter:  # noqa: ANN001
             form = await _form(request)
             issued = await run_in_threadpool(issue, service, principal, form)
         except AuthError as err:
-            return _oauth_error(err)
-        return _token(issued)
+            return oauth_error(err)
+        return token_response(issued)
 
     @r.get("/auth/me")
     async def me(request: Request) -> JSONResponse:
@@ -101,8 +107,11 @@ def router(service) -> APIRouter:  # noqa: ANN001
         try:
             principal = principal_from(service, request)
         except AuthError as err:
-            return _oauth_error(err)
+            return oauth_error(err)
         return JSONResponse(await run_in_threadpool(_me, service, principal))
+
+    from ehr_core.auth.oidc_api import router as oidc_router
+    r.include_router(oidc_router(service))
 
     @r.get("/.well-known/jwks.json")
     async def jwks() -> JSONResponse:

@@ -17,6 +17,7 @@ from ehr_core.auth.keys import ALG, KeyStore
 from ehr_core.auth.principal import PERSON, PRACTITIONER, SYSTEM, BreakGlass, Principal
 
 LEEWAY = 30   # seconds of clock skew tolerated
+VERIFIED_CACHE = 4096   # tokens remembered as verified (bounded: cleared when full)
 
 __all__ = ["TokenService", "AuthError", "IssuedToken"]
 
@@ -49,6 +50,7 @@ class TokenService:
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl
+        self._verified: dict[str, tuple[Principal, float, str]] = {}
 
     def issue(self, principal: Principal, *, ttl: int | None = None) -> IssuedToken:
         lifetime = ttl or self.ttl
@@ -71,6 +73,22 @@ class TokenService:
         return IssuedToken(token, lifetime, claims["scope"], claims)
 
     def verify(self, token: str) -> Principal:
+        """The principal of a valid token. A token already verified is answered from memory
+        (an ES256 check costs more than the rest of a read): expiry and the signing key's
+        retirement are still checked on every call."""
+        known = self._verified.get(token)
+        if known is not None:
+            principal, exp, kid = known
+            if time.time() <= exp + LEEWAY and self.keys.public_key(kid) is not None:
+                return principal
+            self._verified.pop(token, None)
+        principal, exp, kid = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE:
+            self._verified.clear()
+        self._verified[token] = (principal, exp, kid)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -87,7 +105,7 @@ class TokenService:
             raise AuthError("token expired") from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), float(claims["exp"]), str(header.get("kid"))
 
 
 def principal_from_claims(claims: dict) -> Principal:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, text, update
 
 from ehr_core import errors
 from ehr_core.storage import schema
@@ -78,6 +78,12 @@ def _row(r) -> StoredResource:  # noqa: ANN001
     return StoredResource(r.resource_type, r.id, r.version_id, r.last_updated, bool(r.deleted), bytes(r.content))
 
 
+# Built once: constructing a statement costs more than running it on a hot read.
+_CURRENT = select(schema.resource).where(schema.resource.c.resource_type == bindparam("rt"),
+                                         schema.resource.c.id == bindparam("id"))
+_CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
+
+
 class Repository:
     """Entry point to the store. ``session()`` opens a unit of work."""
 
@@ -125,6 +131,9 @@ class Session:
         self._pending: dict[str, list[dict]] = {}
         self._locked: set[int] = set()
         self._now = now_micros()
+        # A read-only unit of work sees one snapshot, so the access guard's look at a resource
+        # and the handler's read of it can share one query.
+        self._current_seen: dict[tuple[str, str], StoredResource | None] | None = None if write else {}
 
     @property
     def sqlite(self) -> bool:
@@ -149,12 +158,18 @@ class Session:
     # --- reads -----------------------------------------------------------------------------
     def current(self, resource_type: str, id: str, *, for_update: bool = False) -> StoredResource | None:
         """The current row, tombstones included; None if the id was never used."""
+        seen = self._current_seen
+        if seen is not None:
+            key = (resource_type, id)
+            if key not in seen:
+                seen[key] = self._fetch_current(resource_type, id, for_update=False)
+            return seen[key]
+        return self._fetch_current(resource_type, id, for_update=for_update)
+
+    def _fetch_current(self, resource_type: str, id: str, *, for_update: bool) -> StoredResource | None:
         self.flush()
-        t = schema.resource
-        q = select(t).where(and_(t.c.resource_type == resource_type, t.c.id == id))
-        if for_update and not self.sqlite:
-            q = q.with_for_update()
-        r = self.conn.execute(q).first()
+        q = _CURRENT_FOR_UPDATE if for_update and not self.sqlite else _CURRENT
+        r = self.conn.execute(q, {"rt": resource_type, "id": id}).first()
         return _row(r) if r else None
 
     def read(self, resource_type: str, id: str) -> StoredResource:

@@ -182,13 +182,19 @@ def test_rule_5_sensitive_items_of_a_14_year_old_are_invisible_everywhere(world)
     assert pages == 1
 
 
-def test_rule_6_a_minor_hides_an_encounter_and_what_belongs_to_it(world):  # noqa: ANN001
-    w = world
-    code, pid = new_person(w, years_ago(16), "Hider")
+def _child_of_parent(w, age: int, name: str) -> tuple[str, str]:  # noqa: ANN001
+    """A fresh child in the register whose custody is with "parent"."""
+    code, pid = new_person(w, years_ago(age), name)
     w.create("register", {"resourceType": "RelatedPerson", "patient": {"reference": f"Patient/{pid}"},
                           "identifier": [{"system": "https://evk.lv/fhir/sid/personas-kods", "value": "32000000001"}],
                           "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
                                                         "code": "PRN"}]}]})
+    return code, pid
+
+
+def test_rule_6_a_minor_hides_an_encounter_and_what_belongs_to_it(world):  # noqa: ANN001
+    w = world
+    code, pid = _child_of_parent(w, 16, "Hider")
     enc = w.create("hospital", {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
                                 "subject": {"reference": f"Patient/{pid}"}})
     obs = w.create("hospital", {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
@@ -504,3 +510,230 @@ def test_rule_24_by_default_the_access_shows_within_a_second(world):  # noqa: AN
             time.sleep(0.02)
     finally:
         writer.sync = True
+
+
+def _reviewer(w, code: str, org: str) -> str:  # noqa: ANN001
+    """A supervisor whose PractitionerRole at ``org`` is coded break-glass-reviewer; their token."""
+    from tests.utils.access_world import _trusted_create
+    from tests.utils.auth import dev_token
+    pr = _trusted_create(w.service, {"resourceType": "Practitioner", "name": [{"family": "Supervisor", "given": [org]}]})
+    _trusted_create(w.service, {"resourceType": "PractitionerRole", "active": True, "practitioner": {"reference": pr},
+                                "organization": {"reference": f"Organization/{w.org_id(org)}"},
+                                "code": [{"coding": [{"system": "https://evk.lv/fhir/CodeSystem/practitioner-role",
+                                                      "code": "break-glass-reviewer"}]}]})
+    return dev_token(w.http, code, practitioner=pr.split("/")[1])
+
+
+def test_rule_17_every_break_glass_use_is_on_a_review_list(world):  # noqa: ANN001
+    w = world
+    code, pid = new_person(w, years_ago(61), "Emergency")
+    obs = w.create("hospital_b", {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                                  "subject": {"reference": f"Patient/{pid}"}})
+    reason = "unconscious, no relatives reachable"
+    issued = w.http.post("/auth/break-glass", data={"patient": pid, "reason": reason, "confirm": "true", "hours": "1"},
+                         headers=w.as_("doctor")).json()
+    assert w.http.get(f"/fhir/{obs}", headers=bearer(issued["access_token"])).status_code == 200
+    # The patient's mailbox has the notice, with the stated reason.
+    notices = [e["resource"] for e in w.get(code, f"Communication?recipient=Patient/{pid}").json()["entry"]]
+    assert [n["category"][0]["coding"][0]["code"] for n in notices] == ["break-glass"]
+    assert reason in notices[0]["payload"][0]["contentString"]
+
+    reviewer, other = _reviewer(w, "32000000040", "hospital"), _reviewer(w, "32000000041", "hospital_b")
+    listed = w.http.get(f"/fhir/$break-glass-review?patient={pid}", headers=bearer(reviewer))
+    assert listed.status_code == 200, listed.text
+    [use] = [{p["name"]: p for p in u["part"]} | {"event": [p for p in u["part"] if p["name"] == "event"]}
+             for u in listed.json()["parameter"]]
+    assert use["practitioner"]["valueReference"]["reference"] == f"Practitioner/{w.ids['doctor']}"
+    assert use["organization"]["valueReference"]["reference"] == f"Organization/{w.org_id('hospital')}"
+    assert use["reason"]["valueString"] == reason and use["reviewed"]["valueBoolean"] is False
+    assert use["issued"]["valueInstant"] < use["expires"]["valueInstant"]
+    from ehr_core.rest.messages import FhirRequest
+    events = [w.service.handler.handle(FhirRequest("GET", e["valueReference"]["reference"], [])).body
+              for e in use["event"]]
+    assert len(events) == 2 and {e["subtype"][1]["code"] for e in events} == {"break-glass", "read"}
+    assert all(e["type"]["code"] == "110113" and e["purposeOfEvent"][0]["coding"][0]["code"] == "BTG" for e in events)
+    # The review list is for the reviewers of the clinician's organisation only.
+    assert w.http.get(f"/fhir/$break-glass-review?patient={pid}", headers=bearer(other)).json().get("parameter", []) == []
+    refused(w.get("doctor", "$break-glass-review"), 403, "17")
+    refused(w.get(code, "$break-glass-review"), 403, "17")
+    # Reviewing it: marked, off the open list; the other organisation's reviewer cannot.
+    mark = {"resourceType": "Parameters", "parameter": [{"name": "use", "valueString": use["id"]["valueString"]}]}
+    assert w.http.post("/fhir/$break-glass-review", json=mark, headers={**FHIR, **bearer(other)}).status_code == 404
+    done = w.http.post("/fhir/$break-glass-review", json=mark, headers={**FHIR, **bearer(reviewer)})
+    assert done.status_code == 200
+    assert [p["valueBoolean"] for p in done.json()["parameter"][0]["part"] if p["name"] == "reviewed"] == [True]
+    still_open = w.http.get(f"/fhir/$break-glass-review?status=open&patient={pid}", headers=bearer(reviewer)).json()
+    assert still_open.get("parameter", []) == []
+    # The review is itself an access to the patient's data, in the patient's audit view: the
+    # listing and the marking (lists that showed nobody concern no patient).
+    reviews = [e for e in w.audit(code, code) if e["subtype"][0]["code"] == "$break-glass-review"]
+    assert [e["action"] for e in reviews] == ["E", "E"] and {e["outcome"] for e in reviews} == {"0"}
+    assert {e["agent"][1]["who"]["reference"] for e in reviews} == {f"Organization/{w.org_id('hospital')}"}
+    assert {e["agent"][0]["role"][0]["coding"][0]["code"] for e in reviews} == {"break-glass-reviewer"}
+
+
+# --- leaks: the same narrowing for every way a search can reach a resource --------------------------
+
+def _all_pages(w, who: str, url: str) -> list[str]:  # noqa: ANN001
+    """Every entry over every page, following the server's next links."""
+    seen, url = [], f"/fhir/{url}"
+    while url:
+        page = w.http.get(url, headers=w.as_(who))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in body.get("entry", [])
+                 if "resource" in e]
+        url = next((link["url"] for link in body.get("link", []) if link["relation"] == "next"), None)
+        url = url.replace("http://testserver", "") if url else None
+    return seen
+
+
+def test_rule_10_no_category_leaks_through_includes_has_counts_history_or_paging(world):  # noqa: ANN001
+    w = world
+    adult, cond = w.pid("adult"), w.ref("cond-adult")          # the proxy's grant: lab results only
+    assert cond not in ids(w.get("proxy", f"Patient?_id={adult}&_revinclude=Condition:subject"))
+    assert ids(w.get("proxy", f"Patient?_id={adult}&_has:Condition:subject:code:text=asthma")) == set()
+    assert ids(w.get("adult", f"Patient?_id={adult}&_has:Condition:subject:code:text=asthma")) == {f"Patient/{adult}"}
+    assert w.get("proxy", f"Condition?patient={adult}&_summary=count").json()["total"] == 0
+    assert w.get("proxy", f"MedicationRequest?subject=Patient/{adult}&_summary=count").json()["total"] == 0
+    assert cond not in _all_pages(w, "proxy", "Condition/_history?_count=1")
+    assert cond not in _all_pages(w, "proxy", "_history?_count=2")
+    everything = _all_pages(w, "proxy", f"Patient/{adult}/$everything?_count=1")
+    assert w.ref("obs-adult") in everything and cond not in everything and w.ref("rx-adult") not in everything
+    assert len(everything) == len(set(everything))
+    refused(w.get("proxy", f"{cond}/_history"), 403, "10")
+    refused(w.get("proxy", f"{cond}/_history/1"), 403, "10")
+
+
+def test_rule_5_paging_through_everything_never_shows_a_sensitive_item(world):  # noqa: ANN001
+    w = world
+    teen = w.pid("teen")
+    pages = _all_pages(w, "parent", f"Patient/{teen}/$everything?_count=1")
+    assert w.ref("obs-hiv-teen") not in pages and w.ref("obs-teen") in pages
+    assert w.ref("decl-teen") not in pages                         # rule 7 too
+    assert w.ref("obs-hiv-teen") not in _all_pages(w, "parent", f"Observation?patient={teen}&_count=1&_sort=-_lastUpdated")
+    assert w.ref("obs-hiv-teen") in _all_pages(w, "teen", f"Patient/{teen}/$everything?_count=1")
+
+
+def test_rule_18_a_banned_document_does_not_leak_through_includes_or_counts(world):  # noqa: ANN001
+    w = world
+    code, pid = new_person(w, years_ago(48), "DocBanner")
+    treat(w, pid)
+    doc = _document(w, pid, description="psychiatry letter")
+    assert w.post(code, f"Patient/{pid}/$ban", {"resourceType": "Parameters", "parameter": [
+        {"name": "document", "valueReference": {"reference": doc}}]}).status_code == 201
+    assert w.get("doctor", f"DocumentReference?patient={pid}&_summary=count").json()["total"] == 0
+    assert doc not in ids(w.get("doctor", f"Patient?_id={pid}&_revinclude=DocumentReference:subject"))
+    assert ids(w.get("doctor", f"Patient?_id={pid}&_has:DocumentReference:subject:description=psychiatry")) == set()
+    assert doc not in _all_pages(w, "doctor", f"Patient/{pid}/$everything?_count=1")
+    assert doc not in _all_pages(w, "doctor", "DocumentReference/_history?_count=1")
+    refused(w.get("doctor", f"{doc}/_history"), 403, "18")
+
+
+# --- Binary: decided by its securityContext --------------------------------------------------------
+
+def _document(w, pid: str, **extra) -> str:  # noqa: ANN001, ANN003
+    return w.create("hospital", {"resourceType": "DocumentReference", "status": "current",
+                                 "subject": {"reference": f"Patient/{pid}"},
+                                 "content": [{"attachment": {"contentType": "text/plain", "data": "aGk="}}], **extra})
+
+
+def _binary(w, context: str | None) -> str:  # noqa: ANN001
+    body = {"resourceType": "Binary", "contentType": "text/plain", "data": base64.b64encode(b"letter").decode()}
+    if context:
+        body["securityContext"] = {"reference": context}
+    return w.create("hospital", body)
+
+
+def test_binary_is_read_under_the_rules_of_its_security_context(world):  # noqa: ANN001
+    w = world
+    adult = w.pid("adult")
+    doc = w.create("hospital", {"resourceType": "DocumentReference", "status": "current",
+                                "subject": {"reference": f"Patient/{adult}"},
+                                "content": [{"attachment": {"contentType": "text/plain", "url": "Binary/later"}}]})
+    own, loose = _binary(w, doc), _binary(w, None)
+    assert w.get("adult", own).status_code == 200                     # rule 1, through the DocumentReference
+    assert w.get("doctor", own).status_code == 200                    # rule 16
+    refused(w.get("stranger", own), 403, "1")
+    refused(w.get("proxy", own), 403, "10")                           # documents are outside the proxy's grant
+    refused(w.get("hospital_b", own), 403, "21")
+    assert w.get("hospital", own).status_code == 200                  # the submitter
+    refused(w.get("adult", loose), 403, "1")                          # no securityContext: the submitter only
+    assert w.get("hospital", loose).status_code == 200
+    assert ids(w.get("adult", "Binary")) == set()                     # searches stay with the submitter
+    refused(w.get("adult", f"{own}/_history"), 403, "1")
+    assert w.get("adult", f"{own}/_history/1").status_code == 200
+    event = last_audit(w, "adult", outcome="0")
+    assert {e["what"]["reference"] for e in event["entity"] if "what" in e} >= {own, doc}
+    # A URL in someone's DocumentReference grants nothing: only the Binary's own securityContext.
+    mine = w.create("hospital", {"resourceType": "DocumentReference", "status": "current",
+                                 "subject": {"reference": f"Patient/{w.pid('stranger')}"},
+                                 "content": [{"attachment": {"contentType": "text/plain", "url": own}}]})
+    assert mine and w.get("stranger", own).status_code == 403
+
+
+def test_binary_of_a_sensitive_document_is_invisible_to_guardians(world):  # noqa: ANN001
+    w = world
+    teen = w.pid("teen")
+    doc = _document(w, teen, meta={"security": [HIV]})
+    scan = _binary(w, doc)
+    assert w.get("teen", scan).status_code == 200
+    hidden, unknown = w.get("parent", scan), w.get("parent", "Binary/no-such-binary")
+    assert hidden.status_code == unknown.status_code == 404 and "details" not in hidden.json()["issue"][0]
+    by_patient = _binary(w, f"Patient/{teen}")
+    assert w.get("parent", by_patient).status_code == 200 and w.get("teen", by_patient).status_code == 200
+
+
+def test_rule_6_hidden_items_leave_includes_counts_and_everything_too(world):  # noqa: ANN001
+    w = world
+    code, pid = _child_of_parent(w, 15, "Hider2")
+    doc = _document(w, pid)
+    scan = _binary(w, doc)
+    params = {"resourceType": "Parameters", "parameter": [{"name": "item", "valueReference": {"reference": doc}}]}
+    assert w.get("parent", scan).status_code == 200
+    assert w.post(code, f"Patient/{pid}/$hide", params).status_code == 200
+    assert w.get("parent", f"DocumentReference?patient={pid}&_summary=count").json()["total"] == 0
+    assert doc not in ids(w.get("parent", f"Patient?_id={pid}&_revinclude=DocumentReference:subject"))
+    assert doc not in _all_pages(w, "parent", f"Patient/{pid}/$everything?_count=1")
+    assert w.get("parent", f"{doc}/_history").status_code == 404
+    assert w.get("parent", scan).status_code == 404                  # and its Binary
+    assert w.get(code, scan).status_code == 200
+
+
+def test_rule_9_only_an_adult_grants(world):  # noqa: ANN001
+    w = world
+    teen = w.pid("teen")
+    rp = {"resourceType": "RelatedPerson", "patient": {"reference": f"Patient/{teen}"},
+          "identifier": [{"system": "https://evk.lv/fhir/sid/personas-kods", "value": "32000000030"}]}
+    made = w.post("teen", "RelatedPerson", rp)
+    target = f"RelatedPerson/{made.json()['id']}" if made.status_code == 201 else "RelatedPerson/x"
+    consent = {"resourceType": "Consent", "status": "active",
+               "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                     "code": "patient-privacy"}]},
+               "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+               "patient": {"reference": f"Patient/{teen}"}, "dateTime": day(0),
+               "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+               "provision": {"type": "permit", "actor": [{"role": {"coding": [{
+                   "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "POWATT"}]},
+                   "reference": {"reference": target}}]}}
+    refused(w.post("teen", "Consent", consent), 403, "9")
+
+
+def test_rule_16_gp_list_and_referrals_are_treating_relationships(world):  # noqa: ANN001
+    w = world
+    code, pid = new_person(w, years_ago(70), "Listed")
+    obs = w.create("hospital_b", {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                                  "subject": {"reference": f"Patient/{pid}"}})
+    refused(w.get("doctor", obs), 403, "16")
+    patient = w.get("register", f"Patient/{pid}").json()
+    patient["generalPractitioner"] = [{"reference": f"Organization/{w.org_id('hospital')}"}]
+    assert w.put("register", f"Patient/{pid}", patient).status_code == 200
+    assert w.get("doctor", obs).status_code == 200
+    code2, pid2 = new_person(w, years_ago(71), "Referred")
+    obs2 = w.create("hospital_b", {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                                   "subject": {"reference": f"Patient/{pid2}"}})
+    refused(w.get("doctor", obs2), 403, "16")
+    w.create("hospital_b", {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                            "subject": {"reference": f"Patient/{pid2}"}, "authoredOn": day(-3),
+                            "performer": [{"reference": f"Practitioner/{w.ids['doctor']}"}]})
+    assert w.get("doctor", obs2).status_code == 200

@@ -20,6 +20,7 @@ def test_dev_sign_in_only_when_enabled(db_url):  # noqa: ANN001
     http, svc = _client(db_url, dev=False)
     with http:
         assert http.post("/auth/dev/token", data={"personal_code": "32000000001"}).status_code == 404
+        assert http.get("/auth/oidc/login", follow_redirects=False).status_code == 404   # no EVK_OIDC_ISSUER
     svc.engine.dispose()
 
 
