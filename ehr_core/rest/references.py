@@ -22,14 +22,21 @@ def iter_references(node: object) -> Iterator[str]:
 
 def rewrite_references(node: object, replace: Callable[[str], str | None]) -> None:
     """Replace, in place, every reference for which ``replace`` returns a new value."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "reference" and isinstance(v, str):
+    # Exact type tests, lists walked here: this runs over every element of every resource
+    # of a transaction (parsed JSON only has plain dicts and lists).
+    if type(node) is list:
+        for item in node:
+            if type(item) is dict or type(item) is list:
+                rewrite_references(item, replace)
+        return
+    if type(node) is not dict:
+        return
+    for k, v in node.items():
+        t = type(v)
+        if t is str:
+            if k == "reference":
                 new = replace(v)
                 if new is not None:
                     node[k] = new
-            elif isinstance(v, (dict, list)):
-                rewrite_references(v, replace)
-    elif isinstance(node, list):
-        for item in node:
-            rewrite_references(item, replace)
+        elif t is dict or t is list:
+            rewrite_references(v, replace)

@@ -81,6 +81,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from collections.abc import Iterable
 from typing import Any
 
 from ehr_core.search import indexvalues
@@ -140,6 +141,17 @@ class IndexExtractor:
     def extract(self, resource: dict, *, only: frozenset[str] | None = None) -> dict[str, list[dict]]:
         """Index rows of ``resource``; with ``only``, just those parameters (no ``_text``) —
         the access guard asks for the Patient-compartment references of a resource it checks."""
+        return self._rows(resource, only).result()
+
+    def extract_keys(self, resource: dict) -> dict[str, Iterable[tuple]]:
+        """The same rows as tuples in ``columns(kind)`` order (the storage's write path)."""
+        return self._rows(resource, None).tables
+
+    @staticmethod
+    def columns(kind: str) -> tuple[str, ...]:
+        return _COLUMNS[kind]
+
+    def _rows(self, resource: dict, only: frozenset[str] | None) -> _Rows:
         rows = _Rows()
         rt = resource.get("resourceType")
         plans = self._plans.get(rt, ())
@@ -162,7 +174,7 @@ class IndexExtractor:
                 log.warning("index extraction failed for %s.%s", rt, plan.param.code, exc_info=True)
         if plans and only is None:
             _narrative(resource, rows)
-        return rows.result()
+        return rows
 
     def _extract_param(self, plan: _Plan, resource: dict, root: ElementType, rows: _Rows) -> None:
         items = plan.path.evaluate(resource, root)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -26,14 +26,14 @@ from ehr_core.storage.engine import is_sqlite, write_options
 from ehr_core.storage.records import StoredResource, instant, now_micros
 
 SERVER_META = ("versionId", "lastUpdated")
-_VALUE_COLUMNS = {
-    kind: tuple(c.name for c in t.columns if c.name not in ("resource_type", "resource_id", "param"))
-    for kind, t in schema.INDEX_TABLES.items()
-}
 
 
 class Indexer(Protocol):
     def extract(self, resource: dict) -> dict[str, list[dict]]: ...
+
+    def extract_keys(self, resource: dict) -> dict[str, Iterable[tuple]]: ...
+
+    def columns(self, kind: str) -> tuple[str, ...]: ...
 
 
 def _lock_number(key: str) -> int:
@@ -273,15 +273,13 @@ class Session:
     def _reindex(self, rt: str, id: str, resource: dict, *, replace: bool) -> None:
         if replace:
             self._drop_index(rt, id)
-        for kind, rows in self.repo.indexer.extract(resource).items():
-            table = schema.INDEX_TABLES[kind]
-            # executemany needs every row to bind the same columns
-            columns = _VALUE_COLUMNS[kind]
-            for row in rows:
-                values = {"resource_type": rt, "resource_id": id, "param": row["param"]}
-                for c in columns:
-                    values[c] = row.get(c)
-                self._queue(table.name, values)
+        indexer = self.repo.indexer
+        for kind, keys in indexer.extract_keys(resource).items():
+            if not keys:
+                continue
+            names = ("resource_type", "resource_id", *indexer.columns(kind))
+            self._pending.setdefault(schema.INDEX_TABLES[kind].name, []).extend(
+                dict(zip(names, (rt, id, *key))) for key in keys)
 
     def _drop_index(self, rt: str, id: str) -> None:
         self.flush()
