@@ -13,6 +13,11 @@ import httpx
 
 @contextmanager
 def evk_server(url: str, port: int, *, audit: bool = True, workers: int = 1) -> Iterator[subprocess.Popen]:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+        raise RuntimeError(f"port {port} is already served by another process; stop it first")
+    except httpx.HTTPError:
+        pass
     env = dict(os.environ, EVK_DATABASE_URL=url, EVK_DEMO_DATA="0", EVK_BASE_URL=f"http://127.0.0.1:{port}",
                EVK_AUDIT="1" if audit else "0")
     server = subprocess.Popen([sys.executable, "-m", "ehr_core.cli", "serve", "--port", str(port),
