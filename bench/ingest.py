@@ -26,6 +26,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, text
 
+from bench.load import wrk_get
 from bench.server import evk_server
 from bench.synthetic import bundles
 from ehr_core.rest.jsonbody import parse_json
@@ -123,37 +124,6 @@ def _worker_rss_mb(pid: int) -> float:
     return max([_rss_mb(pid), *(_rss_mb(k) for k in kids)])
 
 
-WRK_SCRIPT = """
-paths = {%s}
-request = function()
-  return wrk.format("GET", paths[math.random(#paths)])
-end
-"""
-
-
-def _wrk(base: str, ids: list[tuple[str, str]], seconds: float, clients: int, headers: dict) -> dict:
-    """8 connections from wrk (C, one thread): the load generator takes little of the two cores,
-    so the figures are the server's. Latency percentiles as wrk reports them."""
-    import re
-    import subprocess
-    paths = ",".join(f'"/fhir/{rt}/{id}"' for rt, id in random.sample(ids, min(5000, len(ids))))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT % paths)
-    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", f.name,
-                          "-H", f"Authorization: {headers['authorization']}", base],
-                         capture_output=True, text=True, check=True).stdout
-    os.unlink(f.name)
-    if "Non-2xx" in out:
-        raise SystemExit(f"reads failed:\n{out}")
-
-    def ms(pct: str) -> float:
-        value, unit = re.search(rf"{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
-        return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 2)
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"client": "wrk", "requests": requests, "rps": round(requests / seconds, 1),
-            "p50_ms": ms("50"), "p99_ms": ms("99")}
-
-
 def reads(url: str, ids: list[tuple[str, str]], seconds: float, clients: int = 8, *, audit: bool = True,
           workers: int = 2) -> dict:
     import shutil
@@ -163,16 +133,16 @@ def reads(url: str, ids: list[tuple[str, str]], seconds: float, clients: int = 8
     headers = hospital(url, base)[1]
     with evk_server(url, port, audit=audit, workers=workers) as server:
         if shutil.which("wrk"):
-            result = _wrk(base, ids, seconds, clients, headers)
+            result = wrk_get(base, [f"/fhir/{rt}/{id}" for rt, id in ids], seconds, clients, headers)
         else:   # Python clients in processes: they take CPU from the server on two cores
             until = time.time() + seconds
             with ProcessPoolExecutor(clients) as pool:
                 lats = sorted(x for chunk in pool.map(_reader, [(base, ids, until, headers)] * clients)
                               for x in chunk)
-            result = {"client": "httpx", "requests": len(lats), "rps": round(len(lats) / seconds, 1),
+            result = {"client": "httpx", "clients": clients, "requests": len(lats), "rps": round(len(lats) / seconds, 1),
                       "p50_ms": round(statistics.median(lats) * 1000, 2),
                       "p99_ms": round(lats[int(len(lats) * 0.99)] * 1000, 2)}
-        result.update(clients=clients, workers=workers, server_rss_mb_per_worker=round(_worker_rss_mb(server.pid), 1))
+        result.update(workers=workers, server_rss_mb_per_worker=round(_worker_rss_mb(server.pid), 1))
     return result
 
 

@@ -45,7 +45,24 @@ def restrict_for(ctx: Context, action: str = SEARCH, *, show_own_access: bool = 
         if not grants:
             return and_(r.c.id.is_(None), r.c.id.is_not(None))   # nothing
         return and_(scope(r), or_(*(g.clause(r, types) for g in grants)))
-    return restrict
+    if not ctx.principal.is_system:
+        return restrict
+    # A system client's grants outlive the request (guard.entitlements), so the clause built
+    # for the search's resource alias can be too: building it costs more than the query.
+    key = (ctx.principal, action, types, show_own_access)
+
+    def kept(r):  # noqa: ANN001, ANN202
+        found = _kept_clauses.get(key)
+        if found is None or found[0] is not r:
+            if len(_kept_clauses) >= 4096:
+                _kept_clauses.clear()
+            found = _kept_clauses[key] = (r, restrict(r))
+        return found[1]
+    return kept
+
+
+# (principal, action, types, show own access) -> (the alias it was built for, the clause)
+_kept_clauses: dict[tuple, tuple[object, object]] = {}
 
 
 def _reachable_types(ctx: Context) -> frozenset[str] | None:

@@ -50,9 +50,15 @@ def conditions(r, req: SearchRequest, restrict: Restrict | None = None) -> list[
     return conds
 
 
+# One alias for the matched rows of every search, built once (aliases are immutable): clauses
+# built against it, such as a system client's access narrowing, can then be kept and reused.
+_MATCH = schema.resource.alias("r")
+_MATCH.c  # noqa: B018 - populate the column collection now, not racily on first use
+
+
 def execute_search(conn: Connection, req: SearchRequest, *, restrict: Restrict | None = None,
                    include_cap: int = INCLUDE_CAP) -> SearchResult:
-    r = schema.resource.alias("r")
+    r = _MATCH
     where = conditions(r, req, restrict)
     result = SearchResult(req, issues=list(req.warnings))
     if req.total != "none":
