@@ -12,6 +12,8 @@ lock on PostgreSQL; on SQLite the write transaction itself is exclusive (BEGIN I
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -41,7 +43,14 @@ def _lock_number(key: str) -> int:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A server-assigned id: a UUID version 7 (RFC 9562 §5.7; hand-written, Python 3.11's
+    ``uuid`` has no uuid7). Time-ordered ids land at the end of the (resource_type, id) indexes
+    instead of at random pages, which keeps large loads from thrashing the page cache; the
+    creation time they reveal is the resource's ``meta.lastUpdated`` anyway."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
+    return str(uuid.UUID(int=value))
 
 
 def content_equal(a: dict, b: dict) -> bool:
