@@ -33,6 +33,7 @@ from ehr_core.rest.jsonbody import parse_json
 from ehr_core.rest.messages import FhirRequest
 from ehr_core.service import Service
 from ehr_core.settings import Settings
+from ehr_core.storage.checkpoint import start_checkpointer
 from ehr_core.storage.engine import analyze, bare_engine, make_engine, write_options
 from ehr_core.storage.migrate import upgrade
 
@@ -58,6 +59,7 @@ def ingest(url: str, n: int, principal=None) -> tuple[int, float, list[tuple[str
     """``principal``: ingest as that caller (access control + audit), else as the trusted loader."""
     engine = make_engine(url)
     upgrade(engine)
+    start_checkpointer(engine)   # as `evk load` and `evk serve` do
     svc = Service.from_settings(Settings(database_url=url, demo_data=False), engine=engine)
     total, ids, t0 = 0, [], time.perf_counter()
     for raw, count in bundles(n):

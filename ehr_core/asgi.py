@@ -1,4 +1,8 @@
 """ASGI entry point for multi-worker serving (``uvicorn ehr_core.asgi:app``)."""
 from ehr_core.api import create_app
+from ehr_core.service import Service
+from ehr_core.storage.checkpoint import start_checkpointer
 
-app = create_app()
+service = Service.from_settings()
+start_checkpointer(service.engine)   # each worker checkpoints; SQLite serialises them
+app = create_app(service)

@@ -37,6 +37,8 @@ def serve(host: str, port: int, workers: int) -> None:
         uvicorn.run("ehr_core.asgi:app", workers=workers, **options)
     else:
         from ehr_core.api import create_app
+        from ehr_core.storage.checkpoint import start_checkpointer
+        start_checkpointer(service.engine)
         uvicorn.run(create_app(service), **options)
 
 
@@ -66,10 +68,12 @@ def load(paths: tuple[Path, ...]) -> None:
 
     from ehr_core.loader import collect_files, load_file
     from ehr_core.service import Service
+    from ehr_core.storage.checkpoint import start_checkpointer
     from ehr_core.storage.migrate import upgrade
 
     service = Service.from_settings()
     upgrade(service.engine)
+    start_checkpointer(service.engine)
     files = collect_files(list(paths))
     failed = 0
     totals = [0, 0]
