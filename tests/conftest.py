@@ -1,7 +1,14 @@
 """Suite-wide fixtures: a fresh database per test on each engine, and the core wired to it."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Worlds mint their tokens once per module; a slow or busy CI machine can take longer than the
+# production lifetime (10 min) to get through one, and a 401 there says nothing about the rule
+# under test. Expiry itself is tested with explicit clocks, not the wall clock.
+os.environ.setdefault("EVK_TOKEN_TTL", "14400")
 
 from ehr_core.service import Service
 from ehr_core.settings import Settings

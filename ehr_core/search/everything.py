@@ -1,6 +1,6 @@
 """``Patient/[id]/$everything`` (https://hl7.org/fhir/R4/patient-operation-everything.html).
 
-The patient, every resource in its Patient compartment, and the Practitioner, Organization,
+The patient, every resource in its Patient compartment but the access log, and the Practitioner, Organization,
 Location and Medication resources those refer to, as one keyset-paged searchset. It is the
 compartment search over all member types with ``supporting`` types added, so it shares the
 matching, paging and access narrowing of every other search.
@@ -18,13 +18,17 @@ from ehr_core.search.query_values import DateValue
 from ehr_core.storage.records import instant
 
 SUPPORTING = ("Location", "Medication", "Organization", "Practitioner")
+# The access log is left out: it is the record of reading the record, not part of it (it is
+# served by AuditEvent search), and each page read adds an AuditEvent about the patient, so with
+# time-ordered ids a keyset walk over it would never reach its end.
+NOT_RECORD = ("AuditEvent",)
 
 
 def everything_request(patient_id: str, *, since: float | None = None, count: int | None = None,
                        cursor: str | None = None) -> SearchRequest:
     """``since`` in epoch seconds (``_since``: only resources changed at or after it)."""
     members = compartment_types("Patient")
-    types = tuple(sorted(set(members) | set(SUPPORTING)))
+    types = tuple(sorted((set(members) - set(NOT_RECORD)) | set(SUPPORTING)))
     req = SearchRequest("Patient", types, compartment=("Patient", patient_id), supporting=SUPPORTING,
                         count=min(count, MAX_COUNT) if count is not None else DEFAULT_COUNT,
                         path=f"Patient/{patient_id}/$everything")

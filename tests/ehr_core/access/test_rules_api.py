@@ -577,7 +577,11 @@ def test_rule_17_every_break_glass_use_is_on_a_review_list(world):  # noqa: ANN0
 def _all_pages(w, who: str, url: str) -> list[str]:  # noqa: ANN001
     """Every entry over every page, following the server's next links."""
     seen, url = [], f"/fhir/{url}"
+    visited = set()
     while url:
+        assert url not in visited, f"paging loops back to {url} after {len(seen)} entries"
+        assert len(visited) <= 500, f"paging has not ended after 500 pages ({len(seen)} entries)"
+        visited.add(url)
         page = w.http.get(url, headers=w.as_(who))
         assert page.status_code == 200, page.text
         body = page.json()
