@@ -4,14 +4,15 @@
   (``ehr_core.auth.api.principal_from``); without a valid one every route answers 401 with
   ``WWW-Authenticate`` and an OperationOutcome.
 - STOW (``may_store``): only a hospital's system (SMART Backend Services client, role
-  ``hospital``); its organisation is recorded as the study's submitter (``record_submitter``) and
+  ``hospital``); its organisation is recorded as the study's submitter (``submitter``, in the
+  index transaction) and
   as the origin of the study's ImagingStudy, so rule 21 lets it read what it submitted.
 - WADO and study-scoped QIDO (``authorise_study``): a guarded FHIR read of the study's
   ImagingStudy through ``Handler.handle`` — the guard decides and writes the AuditEvent. A
   refusal answers 404, as does an unknown study: whether a study exists does not leak.
 - QIDO across studies (``narrowed_search``): the guard's search decision for ``ImagingStudy``
   (``Guard.run``, which also records the BALP query audit per patient) narrows the index
-  query in SQL: ``imaging_study.fhir_study IN (ImagingStudy ids the principal may search)``.
+  query in SQL: ``EXISTS (the study's ImagingStudy, live and one the principal may search)``.
 - Unlinked studies (no Patient on the card yet, i.e. awaiting reconciliation) have no
   ImagingStudy to decide on: only administrators see them, and the system of the organisation
   that submitted them.
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Connection, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, false, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ehr_core import errors
@@ -36,7 +37,7 @@ from imaging.errors import ImagingError
 from imaging.schema import imaging_study
 
 __all__ = ["AccessRefused", "not_found", "principal_from", "is_admin", "require_admin", "may_store", "require_store",
-           "authorise_study", "narrowed_search", "record_submitter", "record_origin"]
+           "authorise_study", "narrowed_search", "submitter", "record_origins", "record_origin"]
 
 HOSPITAL, REGISTER = "hospital", "register"
 
@@ -145,9 +146,12 @@ def narrowed_search(service, p: Principal, run: Callable[[Connection, ColumnElem
     def route(req: FhirRequest, s, linked: bool = True) -> FhirResponse:  # noqa: ANN001
         conds = []
         if linked and req.restrict is not None:
+            # Correlated EXISTS on the ImagingStudy's key, not IN (all ImagingStudy ids allowed):
+            # the database then checks only the studies the query finds, which kept QIDO by
+            # patient flat as the index grew (IN listed every study the caller may see).
             r = schema.resource.alias("img_r")
-            conds.append(imaging_study.c.fhir_study.in_(select(r.c.id).where(*live(r, ["ImagingStudy"]),
-                                                                               req.restrict(r))))
+            conds.append(exists(select(r.c.id).where(*live(r, ["ImagingStudy"]),
+                                                     r.c.id == imaging_study.c.fhir_study, req.restrict(r))))
         unlinked = imaging_study.c.fhir_study.is_(None)
         if admin:
             conds.append(unlinked)
@@ -188,15 +192,20 @@ def record_origin(conn: Connection, fhir_study: str, organization_id: str, clien
                     "organization_id": organization_id, "client_id": client_id}, ["resource_type", "resource_id"])
 
 
-def record_submitter(archive, p: Principal, study_uids) -> None:  # noqa: ANN001
-    """After a STOW: the first organisation to store into a study is its submitter."""
+def submitter(p: Principal):  # noqa: ANN201 - ingest.Submitter
+    """A STOW caller as the submitter of what it stores (its organisation, through its client)."""
+    from imaging.ingest import Submitter
+    return Submitter(f"STOW-RS client {p.client_id} of Organization/{p.organization_id}", p.organization_id,
+                     p.client_id)
+
+
+def record_origins(conn: Connection, study_uids, organization_id: str, client_id: str | None) -> None:  # noqa: ANN001
+    """Inside the index transaction: the studies this organisation submitted that already have an
+    ImagingStudy get it recorded as their origin (linking records it for the others)."""
     uids = sorted(set(study_uids))
-    if not uids or not p.organization_id:
+    if not uids:
         return
     t = imaging_study
-    with archive.writing() as conn:
-        conn.execute(update(t).where(t.c.study_uid.in_(uids), t.c.submitted_by.is_(None))
-                     .values(submitted_by=p.organization_id))
-        for row in conn.execute(select(t.c.fhir_study).where(t.c.study_uid.in_(uids), t.c.fhir_study.is_not(None),
-                                                            t.c.submitted_by == p.organization_id)):
-            record_origin(conn, row.fhir_study, p.organization_id, p.client_id)
+    for row in conn.execute(select(t.c.fhir_study).where(t.c.study_uid.in_(uids), t.c.fhir_study.is_not(None),
+                                                        t.c.submitted_by == organization_id)):
+        record_origin(conn, row.fhir_study, organization_id, client_id)

@@ -60,8 +60,7 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
         access.require_store(p)
         body = await _body(request, service.settings.max_body_bytes)
         result = await run_in_threadpool(stow.store, archive, body, request.headers.get("content-type", ""), urls,
-                                         study_uid=study)
-        await run_in_threadpool(access.record_submitter, archive, p, result.stored_studies)
+                                         access.submitter(p), study_uid=study)
         return _json(result.body, result.status, warnings=result.warnings)
 
     @r.post("/dicomweb/studies")
@@ -81,10 +80,10 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
         if study:
             study_row(p, study)                 # decided (and audited) as a read of the study
             with archive.reading() as conn:
-                result = qido.search(conn, q, urls, study_uid=study, series_uid=series)
+                result = qido.search(conn, q, urls, archive.headers, study_uid=study, series_uid=series)
         else:
             def run(conn, where):  # noqa: ANN001, ANN202
-                found = qido.search(conn, q, urls, where=where)
+                found = qido.search(conn, q, urls, archive.headers, where=where)
                 return found, found.studies
             result = access.narrowed_search(service, p, run)
         return _json(result.matches, warnings=result.warnings)
@@ -127,7 +126,7 @@ def router(service: Service, archive: Archive | None = None) -> APIRouter:
 
     def _metadata(request: Request, study: str, series: str | None = None, sop: str | None = None) -> Response:
         rows = instance_rows(principal_from(request), study, series, sop)
-        return Response(wado.metadata(rows, urls), media_type=DICOM_JSON)
+        return Response(wado.metadata(archive, rows, urls), media_type=DICOM_JSON)
 
     @r.get("/dicomweb/studies/{study}")
     @_mapped

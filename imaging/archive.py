@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from ehr_core.service import Service
 from ehr_core.storage.engine import write_options
 from imaging.backends import StorageBackend, make_backend
+from imaging.metadata import HeaderCache
 from imaging.settings import ImagingSettings
 
 
@@ -22,6 +23,12 @@ class Archive:
     service: Service
     settings: ImagingSettings
     backend: StorageBackend
+    endpoint_id: str | None = None      # the DICOMweb Endpoint once published (imaging/fhir_link.py)
+
+    @property
+    def headers(self) -> HeaderCache:
+        """Instance headers as DICOM JSON, built from the backend's bytes once (imaging/metadata.py)."""
+        return HeaderCache(self.settings.header_cache, self.backend)
 
     @classmethod
     def from_service(cls, service: Service, *, settings: ImagingSettings | None = None,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+IMPORT_BATCH = 50      # files per index transaction (imaging/ingest.py), bounded to keep memory small
+
 
 def _archive():  # noqa: ANN202
     from ehr_core.service import Service
@@ -28,33 +30,42 @@ def imaging() -> None:
 @imaging.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def import_(paths: tuple[Path, ...]) -> None:
-    """Import DICOM files, folders or DICOMDIRs. Exit 1 if any instance failed."""
+    """Import DICOM files, folders or DICOMDIRs. Exit 1 if any instance failed.
+
+    Attributed to the operator running it (user@host), recorded as the studies' submitter."""
+    import getpass
+    import socket
+
     from tqdm import tqdm
 
     from imaging.fhir_link import link_studies
-    from imaging.ingest import store_instance
+    from imaging.ingest import Submitter, store_batch
     from imaging.sources import collect
 
     archive = _archive()
+    submitter = Submitter(f"evk imaging import by operator {getpass.getuser()}@{socket.gethostname()}")
     files = collect(paths)
     new = again = 0
     failed: list[str] = []
     studies: set[str] = set()
-    for path in tqdm(files, unit="file", file=sys.stderr, disable=None):
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            failed.append(f"{path}: cannot be read ({exc})")
-            tqdm.write(f"FAILED {failed[-1]}", file=sys.stderr)
-            continue
-        outcome = store_instance(archive, data, str(path))
-        if outcome.ok:
-            studies.add(outcome.study_uid)
-            new += outcome.new
-            again += not outcome.new
-        else:
-            failed.append(f"{outcome.label}: {outcome.message}")
-            tqdm.write(f"FAILED {failed[-1]}", file=sys.stderr)
+    with tqdm(total=len(files), unit="file", file=sys.stderr, disable=None) as progress:
+        for start in range(0, len(files), IMPORT_BATCH):
+            batch: list[tuple[bytes, str]] = []
+            for path in files[start:start + IMPORT_BATCH]:
+                try:
+                    batch.append((path.read_bytes(), str(path)))
+                except OSError as exc:
+                    failed.append(f"{path}: cannot be read ({exc})")
+                    tqdm.write(f"FAILED {failed[-1]}", file=sys.stderr)
+            for outcome in store_batch(archive, batch, submitter):
+                if outcome.ok:
+                    studies.add(outcome.study_uid)
+                    new += outcome.new
+                    again += not outcome.new
+                else:
+                    failed.append(f"{outcome.label}: {outcome.message}")
+                    tqdm.write(f"FAILED {failed[-1]}", file=sys.stderr)
+            progress.update(len(files[start:start + IMPORT_BATCH]))
     problems = link_studies(archive, studies)
     states = _link_states(archive, studies)
     click.echo(f"{len(files)} files: {new} stored, {again} already indexed, {len(failed)} failed; "

@@ -10,8 +10,9 @@ Why this shape:
 - Searches (QIDO-RS) are answered from these tables only, never from a storage backend, so the
   backend (embedded store or Orthanc) can be swapped without changing a single answer.
 - ``storage_key`` is whatever the backend returned for the stored bytes (a SHA-256 for the
-  embedded store, an Orthanc instance id); ``dicom_json`` is the instance's header as DICOM JSON
-  (PS3.18 F.2) without bulk data, so WADO-RS metadata never touches the backend.
+  embedded store, an Orthanc instance id). The full header is not kept here: it is built from the
+  stored bytes at the first metadata request and cached outside the database (imaging/metadata.py),
+  which keeps an instance's row and index entries under 1 KB.
 - ``revision``/``synced_revision`` let the FHIR ImagingStudy be rebuilt after the index changed
   (the study is out of step while they differ), independently of the instance transaction.
 - Names are also kept normalised (lower case, accents removed) because QIDO PatientName matching
@@ -19,7 +20,7 @@ Why this shape:
 """
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text
 
 from ehr_core.storage.schema import ID, metadata
 
@@ -45,6 +46,7 @@ imaging_study = Table(
     Column("study_id", String(SH), nullable=False, default=""),
     Column("description", String(LO), nullable=False, default=""),
     Column("referring_physician", String(PN), nullable=False, default=""),
+    Column("tz_offset", String(SH), nullable=False, default=""),   # Timezone Offset From UTC (0008,0201)
     Column("num_series", Integer, nullable=False, default=0),
     Column("num_instances", Integer, nullable=False, default=0),
     # Linking to the national record (imaging/linking.py).
@@ -52,9 +54,11 @@ imaging_study = Table(
     Column("link_note", Text, nullable=False, default=""),
     Column("fhir_patient", String(ID)),          # Patient id on the card, once matched
     Column("fhir_study", String(ID)),            # the ImagingStudy id
-    # The organisation whose system stored the study over STOW-RS (imaging/access.py); None for
-    # the C-STORE receiver and imports. Also recorded as the ImagingStudy's origin (rule 21).
+    # The organisation whose system first stored into the study (STOW-RS client, or the client a
+    # C-STORE calling AE title is registered for; imaging/ingest.py Submitter), None for imports.
+    # Also recorded as the ImagingStudy's origin (rule 21). ``submitter`` says who, for people.
     Column("submitted_by", String(ID)),
+    Column("submitter", String(256), nullable=False, default=""),
     Column("revision", Integer, nullable=False, default=0),
     Column("synced_revision", Integer, nullable=False, default=0),
     Column("created", BigInteger, nullable=False),
@@ -96,7 +100,6 @@ imaging_instance = Table(
     Column("columns", Integer),
     Column("content_hash", String(64), nullable=False),      # SHA-256 of the stored bytes
     Column("storage_key", String(128), nullable=False),      # what the backend calls them
-    Column("dicom_json", LargeBinary, nullable=False),       # header as DICOM JSON, no bulk data
     Column("created", BigInteger, nullable=False),
     Index("ix_imaging_instance_series", "series_uid"),
     Index("ix_imaging_instance_study", "study_uid"),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from imaging.backends.base import StorageBackend, Stored
+from imaging.backends.base import StorageBackend, Stored, in_parallel
 from imaging.errors import BackendError, NotFound
 
 RETRIES = 3   # Orthanc 1.10 answers a rare 500 to concurrent POST /instances; a retry succeeds
@@ -49,6 +49,16 @@ class OrthancStore(StorageBackend):
                           headers={"Content-Type": "application/dicom"})
         body = resp.json()
         return Stored(body["ID"], created=body.get("Status") != "AlreadyStored")
+
+    def store_many(self, items: Sequence[tuple[bytes, str]]) -> list[Stored | BackendError]:
+        """Several POSTs in flight at once (the shared I/O pool): Orthanc stores concurrently, so a
+        batch does not wait one round trip per instance."""
+        def one(item: tuple[bytes, str]) -> Stored | BackendError:
+            try:
+                return self.store(*item)
+            except BackendError as exc:
+                return exc
+        return in_parallel(one, items)
 
     def retrieve(self, key: str) -> bytes:
         return self._call("GET", f"/instances/{key}/file").content

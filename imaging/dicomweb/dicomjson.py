@@ -41,6 +41,8 @@ def resolve(attribute: str) -> tuple[str, str]:
 def element(keyword: str, value) -> dict:  # noqa: ANN001 - str, int, list or None
     """One attribute as DICOM JSON; None or "" gives an attribute without a value."""
     vr = vr_of(keyword)
+    if type(value) is str and vr not in NUMERIC_VRS and vr != "PN":     # most values: one string
+        return {"vr": vr, "Value": [value]} if value else {"vr": vr}
     values = value if isinstance(value, list) else [value]
     values = [v for v in values if v is not None and v != ""]
     if not values:
@@ -50,9 +52,3 @@ def element(keyword: str, value) -> dict:  # noqa: ANN001 - str, int, list or No
     if vr in NUMERIC_VRS:
         return {"vr": vr, "Value": [int(v) if vr not in ("DS", "FL", "FD") else float(v) for v in values]}
     return {"vr": vr, "Value": [str(v) for v in values]}
-
-
-def dataset(pairs: dict[str, object]) -> dict:
-    """{keyword: value} as a DICOM JSON object, tags in ascending order."""
-    out = {tag_of(k): element(k, v) for k, v in pairs.items()}
-    return dict(sorted(out.items()))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import orjson
 from sqlalchemy import ColumnElement, Connection, select
 
 from imaging.dicomweb import dicomjson
 from imaging.dicomweb.matching import ATTRIBUTES, LEVELS, condition, related
 from imaging.dicomweb.urls import Urls
 from imaging.errors import BadRequest
+from imaging.metadata import HeaderCache
 from imaging.schema import imaging_instance, imaging_series, imaging_study
 
 MAX_RESULTS = 1000
@@ -84,9 +84,10 @@ def parse_query(level: str, params: list[tuple[str, str]]) -> Query:
     return q
 
 
-def search(conn: Connection, q: Query, urls: Urls, *, study_uid: str | None = None,
+def search(conn: Connection, q: Query, urls: Urls, headers: HeaderCache, *, study_uid: str | None = None,
            series_uid: str | None = None, where: ColumnElement[bool] | None = None) -> Result:
-    """``where``: the access narrowing, a clause on ``imaging_study`` (imaging/access.py)."""
+    """``where``: the access narrowing, a clause on ``imaging_study`` (imaging/access.py);
+    ``headers`` gives attributes the index has no column for."""
     sqlite = conn.dialect.name == "sqlite"
     filters = list(q.filters)
     if study_uid:
@@ -104,7 +105,8 @@ def search(conn: Connection, q: Query, urls: Urls, *, study_uid: str | None = No
         warnings.append("There are more results than returned; ask again with a larger offset")
     scoped = study_uid is not None
     modalities = _modalities(conn, {r.study_uid for r in rows}) if _wants(q, "ModalitiesInStudy", "study") else {}
-    matches = [_dataset(conn, q, r, urls, modalities, scoped) for r in rows]
+    plan = _plan(q, scoped)
+    matches = [_dataset(conn, q, r, urls, modalities, plan, headers) for r in rows]
     studies = [r.fhir_study if q.level == "study" else r.st_fhir_study for r in rows]
     return Result(matches, warnings, [sid for sid in studies if sid])
 
@@ -135,7 +137,7 @@ def _select(level: str, filters: list[tuple[str, str]], sqlite: bool):  # noqa: 
 
 
 def _prefixed(table, prefix: str) -> list:  # noqa: ANN001
-    return [c.label(prefix + c.name) for c in table.c if c.name != "dicom_json"]
+    return [c.label(prefix + c.name) for c in table.c]
 
 
 def _wants(q: Query, keyword: str, level: str) -> bool:
@@ -153,26 +155,31 @@ def _modalities(conn: Connection, study_uids: set[str]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _dataset(conn: Connection, q: Query, row, urls: Urls, modalities: dict, scoped: bool) -> dict:  # noqa: ANN001
-    level = q.level
-    levels = ["study", "series", "instance"][: LEVELS.index(level) + 1]
-    wanted = list(DEFAULTS[level])
-    if level != "study" and not scoped:
+def _plan(q: Query, scoped: bool) -> list[tuple[str, str]]:
+    """(keyword, tag) of the attributes each result carries, in tag order: worked out once per query,
+    not per result (a worklist page builds a hundred)."""
+    wanted = list(DEFAULTS[q.level])
+    if q.level != "study" and not scoped:
         wanted += [k for k in DEFAULTS["study"] if k not in wanted]
     wanted += sorted(q.include - set(wanted))
-    values: dict[str, object] = {}
-    missing: list[str] = []
-    for keyword in wanted:
+    return sorted(((k, dicomjson.tag_of(k)) for k in wanted), key=lambda kt: kt[1])
+
+
+def _dataset(conn: Connection, q: Query, row, urls: Urls, modalities: dict,  # noqa: ANN001
+             plan: list[tuple[str, str]], headers: HeaderCache) -> dict:
+    level = q.level
+    levels = LEVELS[: LEVELS.index(level) + 1]
+    out: dict[str, dict] = {}
+    missing: list[tuple[str, str]] = []
+    for keyword, tag in plan:
         value = _indexed_value(keyword, level, levels, row, urls, modalities)
         if value is _ABSENT:
-            missing.append(keyword)
+            missing.append((keyword, tag))
         else:
-            values[keyword] = value
-    out = dicomjson.dataset(values)
+            out[tag] = dicomjson.element(keyword, value)
     if missing or (q.include_all and level == "instance"):
-        header = _header(conn, level, row)
-        for keyword in missing:
-            tag = dicomjson.tag_of(keyword)
+        header = _header(conn, level, row, headers)
+        for keyword, tag in missing:
             out[tag] = header.get(tag) or {"vr": dicomjson.vr_of(keyword)}
         if q.include_all and level == "instance":
             for tag, elem in header.items():
@@ -202,16 +209,14 @@ def _indexed_value(keyword: str, level: str, levels: list[str], row, urls: Urls,
     return getattr(row, prefix + attr.column)
 
 
-def _header(conn: Connection, level: str, row) -> dict:  # noqa: ANN001
-    """The stored header of the instance itself, or of the first instance of the series/study."""
+def _header(conn: Connection, level: str, row, headers: HeaderCache) -> dict:  # noqa: ANN001
+    """The header of the instance itself, or of the first instance of the series/study."""
     i = imaging_instance
-    if level == "instance":
-        data = row.dicom_json
-    else:
+    if level != "instance":
         key = i.c.series_uid == row.series_uid if level == "series" else i.c.study_uid == row.study_uid
-        data = conn.execute(select(i.c.dicom_json).where(key)
-                            .order_by(i.c.instance_number, i.c.sop_uid).limit(1)).scalar()
-    return orjson.loads(data) if data else {}
+        row = conn.execute(select(i.c.content_hash, i.c.storage_key).where(key)
+                           .order_by(i.c.instance_number, i.c.sop_uid).limit(1)).first()
+    return headers.parsed(row) if row is not None else {}
 
 
 def _count(name: str, value: str) -> int:

@@ -1,6 +1,7 @@
 """STOW-RS: store instances sent as multipart/related; type="application/dicom" (PS3.18 10.5).
 
-Each part goes through the ingest pipeline on its own; the answer is the Store Instances
+The parts go through the ingest pipeline as one batch (one index transaction, one group fsync),
+each succeeding or failing on its own; the answer is the Store Instances
 Response Module (PS3.18 Annex I) as DICOM JSON: 200 when every instance was stored, 202 when
 some failed (Failed SOP Sequence beside the Referenced SOP Sequence), 409 when none was stored
 (PS3.18 10.5.3.1). The reason for each failure is also given as text in a ``Warning`` header
@@ -14,7 +15,7 @@ from imaging.archive import Archive
 from imaging.dicomweb import multipart
 from imaging.dicomweb.urls import Urls
 from imaging.errors import CANNOT_UNDERSTAND, BadRequest, UnsupportedMediaType
-from imaging.ingest import Outcome, Report, ingest
+from imaging.ingest import Outcome, Report, Submitter, ingest
 
 DICOM = "application/dicom"
 
@@ -24,10 +25,10 @@ class StowResult:
     status: int
     body: dict
     warnings: list[str] = field(default_factory=list)
-    stored_studies: list[str] = field(default_factory=list)     # study UIDs that received instances
 
 
-def store(archive: Archive, body: bytes, content_type: str, urls: Urls, *, study_uid: str | None = None) -> StowResult:
+def store(archive: Archive, body: bytes, content_type: str, urls: Urls, submitter: Submitter, *,
+          study_uid: str | None = None) -> StowResult:
     media, params = multipart.media_type_params(content_type)
     if media != "multipart/related":
         raise UnsupportedMediaType(f"STOW-RS takes multipart/related; type=\"{DICOM}\", not {media or 'nothing'}")
@@ -45,7 +46,7 @@ def store(archive: Archive, body: bytes, content_type: str, urls: Urls, *, study
                                    message=f"a {ptype} part; only {DICOM} is accepted"))
         else:
             items.append((part.body, f"part {n}"))
-    report = ingest(archive, items, expected_study=study_uid)
+    report = ingest(archive, items, submitter, expected_study=study_uid)
     report.outcomes = refused + report.outcomes
     return response(report, urls, study_uid)
 
@@ -64,7 +65,7 @@ def response(report: Report, urls: Urls, study_uid: str | None) -> StowResult:
     warnings += [f"study {uid}: stored, but its ImagingStudy is not yet in step ({why})"
                  for uid, why in report.link_problems.items()]
     status = 200 if not failed else 202 if stored else 409
-    return StowResult(status, body, warnings, sorted({o.study_uid for o in stored}))
+    return StowResult(status, body, warnings)
 
 
 def _failed_item(o: Outcome) -> dict:

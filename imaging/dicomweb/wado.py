@@ -61,19 +61,18 @@ def retrieve(archive: Archive, rows: list, accept: str) -> Multipart:  # noqa: A
     return Multipart(multipart.content_type(DICOM, boundary, **params), multipart.stream(parts(), boundary))
 
 
-def metadata(rows: list, urls: Urls) -> bytes:  # noqa: ANN001
-    """The instances' stored headers as one DICOM JSON array, BulkDataURIs made absolute
-    (PS3.18 10.4.1.2).
+def metadata(archive: Archive, rows: list, urls: Urls) -> bytes:  # noqa: ANN001
+    """The instances' headers as one DICOM JSON array, BulkDataURIs made absolute (PS3.18 10.4.1.2).
 
-    Spliced as bytes rather than parsed: the headers were written by ``parse.dicom_json`` with
+    Spliced as bytes rather than parsed: the headers were written by ``metadata.dicom_json`` with
     orjson, so ``"BulkDataURI":"bulk/`` appears exactly where a URI starts (a quote inside a
     JSON string is always escaped). Parsing hundreds of headers per request made the garbage
     collector the slowest part of this route.
     """
     parts = []
-    for r in rows:
+    for r, header in zip(rows, archive.headers.headers(rows)):
         base = urls.instance(r.study_uid, r.series_uid, r.sop_uid).encode()
-        parts.append(r.dicom_json.replace(RELATIVE_BULK, b'"BulkDataURI":"' + base + b"/bulk/"))
+        parts.append(header.replace(RELATIVE_BULK, b'"BulkDataURI":"' + base + b"/bulk/"))
     return b"[" + b",".join(parts) + b"]"
 
 

@@ -15,6 +15,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from imaging.ingest import Submitter
 from tests.utils.fhir import SHARED, call
 
 DICOM = SHARED / "dicom"
@@ -31,6 +32,7 @@ SEG = DICOM / "seg" / "liver.dcm"
 SR = DICOM / "sr" / "test-SR.dcm"
 RTSTRUCT_NO_META = DICOM / "rt" / "rtstruct.dcm"
 
+TESTS = Submitter("tests (trusted ingest, no organisation)")
 PERSONAL_CODE_SYSTEM = "https://evk.lv/fhir/sid/personas-kods"
 PETER = "161175-19997"          # legacy code, born 16.11.1975
 ANNA = "32867300679"            # new-format code

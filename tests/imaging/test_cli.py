@@ -1,13 +1,15 @@
 """``evk imaging import``: folders, DICOMDIRs and files; a summary; exit 1 when anything failed."""
 from __future__ import annotations
 
+import getpass
 import shutil
+import socket
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from imaging.cli import imaging
-from imaging.schema import imaging_instance
+from imaging.schema import imaging_instance, imaging_study
 from tests.imaging.dicom_files import DICOMDIR, MR
 
 
@@ -26,6 +28,9 @@ def test_import_dicomdir_then_folder_with_junk(db_url, service, tmp_path):
     assert result.exit_code == 0, result.output
     assert "31 files: 31 stored, 0 already indexed, 0 failed; 6 studies: 0 linked, 6 to reconciliation" in result.output
     assert _instances(service) == 31
+    with service.engine.connect() as conn:                                 # attributed to the operator
+        submitters = set(conn.execute(select(imaging_study.c.submitter, imaging_study.c.submitted_by)))
+    assert submitters == {(f"evk imaging import by operator {getpass.getuser()}@{socket.gethostname()}", None)}
     assert len(list((tmp_path / "data" / "dicom").rglob("*.*"))) == 0      # content-addressed, no temp files left
 
     folder = tmp_path / "incoming"

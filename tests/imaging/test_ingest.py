@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from imaging.errors import HIERARCHY_CONFLICT, PATIENT_CONFLICT, WRONG_STUDY
 from imaging.ingest import ingest, store_instance
 from imaging.schema import imaging_instance, imaging_series, imaging_study
+from tests.imaging.dicom_files import TESTS
 from tests.imaging.dicom_files import (CR_J2K, CT, MR, NM_JPEG_LOSSLESS, dicomdir_instances, encode, variant)
 
 
@@ -20,7 +21,7 @@ def _counts(archive) -> tuple[int, int, int]:  # noqa: ANN001
 
 def test_dicomdir_set_is_indexed_with_counts(archive):
     items = [(p.read_bytes(), str(p)) for p in dicomdir_instances()]
-    report = ingest(archive, items)
+    report = ingest(archive, items, TESTS)
     assert not report.failed and len(report.stored) == 31
     assert _counts(archive) == (6, 13, 31)                   # 2 patients in the files
     with archive.reading() as conn:
@@ -39,10 +40,10 @@ def test_dicomdir_set_is_indexed_with_counts(archive):
 
 def test_storing_again_changes_nothing(archive):
     data = encode(variant(CT, fresh=True))
-    first = store_instance(archive, data, "a")
+    first = store_instance(archive, data, "a", TESTS)
     with archive.reading() as conn:
         before = conn.execute(select(imaging_study)).first()
-    again = store_instance(archive, data, "a")
+    again = store_instance(archive, data, "a", TESTS)
     assert first.ok and first.new and again.ok and not again.new
     with archive.reading() as conn:
         after = conn.execute(select(imaging_study)).first()
@@ -55,7 +56,7 @@ def test_study_with_contradicting_patient_is_refused_and_nothing_kept(archive):
     mr = variant(MR, fresh=True, study=study)
     nm = variant(NM_JPEG_LOSSLESS, fresh=True, study=study)         # PatientID 8NM1, not 4MR1
     cr = variant(CR_J2K, fresh=True)                                # an unrelated study, fine
-    report = ingest(archive, [(encode(mr), "mr"), (encode(nm), "nm"), (encode(cr), "cr")])
+    report = ingest(archive, [(encode(mr), "mr"), (encode(nm), "nm"), (encode(cr), "cr")], TESTS)
     assert [o.ok for o in report.outcomes] == [True, False, True]
     refused = report.outcomes[1]
     assert refused.reason == PATIENT_CONFLICT and refused.sop_uid == nm.SOPInstanceUID
@@ -68,7 +69,7 @@ def test_study_with_contradicting_patient_is_refused_and_nothing_kept(archive):
 def test_series_reused_under_another_study_is_refused(archive):
     first = variant(CT, fresh=True)
     clash = variant(CT, fresh=True, series=first.SeriesInstanceUID)
-    report = ingest(archive, [(encode(first), "first"), (encode(clash), "clash")])
+    report = ingest(archive, [(encode(first), "first"), (encode(clash), "clash")], TESTS)
     assert [o.ok for o in report.outcomes] == [True, False]
     assert report.outcomes[1].reason == HIERARCHY_CONFLICT
     assert _counts(archive) == (1, 1, 1)
@@ -76,7 +77,7 @@ def test_series_reused_under_another_study_is_refused(archive):
 
 def test_corrupt_and_foreign_input_fail_alone(local_archive):
     good = encode(variant(CT, fresh=True))
-    report = ingest(local_archive, [(b"not dicom", "junk.txt"), (good[:20000], "cut.dcm"), (good, "good.dcm")])
+    report = ingest(local_archive, [(b"not dicom", "junk.txt"), (good[:20000], "cut.dcm"), (good, "good.dcm")], TESTS)
     assert [o.ok for o in report.outcomes] == [False, False, True]
     assert "junk.txt" in report.outcomes[0].label and "cut.dcm" in report.outcomes[1].label
     assert _counts(local_archive) == (1, 1, 1)
@@ -85,7 +86,7 @@ def test_corrupt_and_foreign_input_fail_alone(local_archive):
 
 def test_expected_study_is_enforced(local_archive):
     ds = variant(CT, fresh=True)
-    out = store_instance(local_archive, encode(ds), "x", expected_study="1.2.3")
+    out = store_instance(local_archive, encode(ds), "x", TESTS, expected_study="1.2.3")
     assert not out.ok and out.reason == WRONG_STUDY and ds.StudyInstanceUID in out.message
 
 
@@ -94,3 +95,28 @@ def _backend_has(archive, data: bytes, sop_uid: str) -> bool:  # noqa: ANN001
     if archive.backend.name == "local":
         return archive.backend.path(hashlib.sha256(data).hexdigest()).exists()
     return bool(archive.backend.http.post("/tools/lookup", content=sop_uid).json())
+
+
+def test_a_batch_is_checked_against_itself(archive):
+    """One batch, one transaction: the first *accepted* instance of a new study fixes its patient data;
+    an instance sent twice is stored once; a refused first instance leaves no study behind."""
+    taken = variant(CT, fresh=True)                                          # series indexed under its study
+    ingest(archive, [(encode(taken), "taken")], TESTS)
+    study = variant(CT, fresh=True).StudyInstanceUID
+    stray = variant(CT, fresh=True, study=study, series=taken.SeriesInstanceUID, patient_id="STRAY")
+    first = variant(MR, fresh=True, study=study)
+    again = encode(first)
+    other_patient = variant(CT, fresh=True, study=study, patient_id="SOMEONE-ELSE")
+    lonely = variant(CT, fresh=True, series=taken.SeriesInstanceUID)        # refused: nothing of its study kept
+    report = ingest(archive, [(encode(stray), "stray"), (again, "first"), (again, "first again"),
+                              (encode(other_patient), "other"), (encode(lonely), "lonely")], TESTS)
+    assert [(o.ok, o.new) for o in report.outcomes] == [(False, False), (True, True), (True, False),
+                                                         (False, False), (False, False)]
+    assert [o.reason for o in report.failed] == [HIERARCHY_CONFLICT, PATIENT_CONFLICT, HIERARCHY_CONFLICT]
+    with archive.reading() as conn:
+        row = conn.execute(select(imaging_study).where(imaging_study.c.study_uid == study)).first()
+        assert conn.execute(select(imaging_study).where(imaging_study.c.study_uid == lonely.StudyInstanceUID)
+                            ).first() is None
+    assert (row.patient_id, row.num_instances, row.num_series, row.submitter) == (first.PatientID, 1, 1, TESTS.who)
+    assert _counts(archive) == (2, 2, 2)
+    assert not _backend_has(archive, encode(stray), stray.SOPInstanceUID)

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from imaging.ingest import ingest
 from imaging.schema import imaging_study
+from tests.imaging.dicom_files import TESTS
 from tests.imaging.dicom_files import (ANNA, CT, MR, PETER, add_patient, dicomdir_for_peter, encode, read,
                                        variant)
 from tests.utils.fhir import call
@@ -27,7 +28,7 @@ def _state(archive, study_uid: str):  # noqa: ANN001, ANN202
 
 def test_dicomdir_studies_link_to_the_card(local_archive, handler):
     peter = add_patient(handler, PETER, "Doe", "Peter", "1975-11-16")
-    report = ingest(local_archive, dicomdir_for_peter())
+    report = ingest(local_archive, dicomdir_for_peter(), TESTS)
     assert not report.failed and not report.link_problems
     with local_archive.reading() as conn:
         rows = list(conn.execute(select(imaging_study)))
@@ -61,14 +62,14 @@ def test_imaging_study_kept_in_step_as_instances_arrive(local_archive, handler):
     first = variant(CT, patient_id=ANNA, name="BERZINA^ANNA", fresh=True, accession="A100")
     more = [variant(CT, patient_id=ANNA, name="Berzina^Anna", fresh=True, study=first.StudyInstanceUID,
                     series=first.SeriesInstanceUID) for _ in range(2)]
-    ingest(local_archive, [(encode(first), "1")])
+    ingest(local_archive, [(encode(first), "1")], TESTS)
     study = _imaging_study(handler, first.StudyInstanceUID)
     assert study["numberOfInstances"] == 1 and study["meta"]["versionId"] == "1"
-    ingest(local_archive, [(encode(d), "more") for d in more])
+    ingest(local_archive, [(encode(d), "more") for d in more], TESTS)
     study = _imaging_study(handler, first.StudyInstanceUID)
     assert study["numberOfInstances"] == 3 and study["meta"]["versionId"] == "2"
     assert len(study["series"]) == 1 and len(study["series"][0]["instance"]) == 3
-    ingest(local_archive, [(encode(first), "again")])                       # nothing new: no new version
+    ingest(local_archive, [(encode(first), "again")], TESTS)                # nothing new: no new version
     assert _imaging_study(handler, first.StudyInstanceUID)["meta"]["versionId"] == "2"
 
 
@@ -87,7 +88,7 @@ def test_unmatched_reasons_never_guess(local_archive, handler):
     foreign = variant(CT, patient_id=PETER, name="Doe^Peter", birth="", fresh=True)
     foreign.IssuerOfPatientID = "HOSPITAL-X"
     cases["foreign-issuer"] = foreign
-    ingest(local_archive, [(encode(ds), name) for name, ds in cases.items()])
+    ingest(local_archive, [(encode(ds), name) for name, ds in cases.items()], TESTS)
     expected = {"no-such-card": "no Patient has personal code 328673-00679",
                 "bad-code": "not a valid personal code (check-digit",
                 "local-mrn": "not a valid personal code (format",
@@ -105,7 +106,7 @@ def test_unmatched_reasons_never_guess(local_archive, handler):
 def test_reconciliation_list_and_resolution(local_archive, local_client, handler):
     local_client.headers.update(local_client.auth_for.headers("admin"))
     ds = variant(MR, patient_id="4MR1", fresh=True)
-    ingest(local_archive, [(encode(ds), "mr")])
+    ingest(local_archive, [(encode(ds), "mr")], TESTS)
     listed = local_client.get("/dicomweb-admin/reconciliation").json()
     assert [s["studyInstanceUID"] for s in listed] == [ds.StudyInstanceUID]
     assert listed[0]["patientID"] == "4MR1" and listed[0]["modalities"] == ["MR"]
@@ -124,7 +125,7 @@ def test_reconciliation_list_and_resolution(local_archive, local_client, handler
     assert "resolved by client " in _state(local_archive, ds.StudyInstanceUID).link_note
     # Later instances of the resolved study follow it to the same Patient.
     more = variant(MR, patient_id="4MR1", fresh=True, study=ds.StudyInstanceUID)
-    ingest(local_archive, [(encode(more), "mr2")])
+    ingest(local_archive, [(encode(more), "mr2")], TESTS)
     assert _imaging_study(handler, ds.StudyInstanceUID)["numberOfInstances"] == 2
     again = local_client.post(f"/dicomweb-admin/reconciliation/{ds.StudyInstanceUID}",
                               json={"patient": f"Patient/{patient}"})
@@ -133,18 +134,18 @@ def test_reconciliation_list_and_resolution(local_archive, local_client, handler
 
 def test_card_created_later_links_on_next_instance(local_archive, handler):
     ds = variant(CT, patient_id=PETER, name="Doe^Peter", birth="", fresh=True)
-    ingest(local_archive, [(encode(ds), "1")])
+    ingest(local_archive, [(encode(ds), "1")], TESTS)
     assert _state(local_archive, ds.StudyInstanceUID).link_state == "unmatched"
     add_patient(handler, "16117519997", "Doe")                    # the card stores the code without hyphen
     more = variant(read(CT), patient_id=PETER, name="Doe^Peter", birth="", fresh=True, study=ds.StudyInstanceUID)
-    ingest(local_archive, [(encode(more), "2")])
+    ingest(local_archive, [(encode(more), "2")], TESTS)
     assert _state(local_archive, ds.StudyInstanceUID).link_state == "linked"
 
 
 def test_reports_are_shown_with_their_study(local_archive, local_client, handler):
     patient = add_patient(handler, PETER, "Doe")
     ds = variant(CT, patient_id=PETER, name="Doe^Peter", birth="", fresh=True)
-    ingest(local_archive, [(encode(ds), "ct")])
+    ingest(local_archive, [(encode(ds), "ct")], TESTS)
     study = _imaging_study(handler, ds.StudyInstanceUID)
     report = {"resourceType": "DiagnosticReport", "status": "final",
               "code": {"coding": [{"system": "http://loinc.org", "code": "18748-4"}]},

@@ -10,6 +10,7 @@ import pytest
 from imaging.backends.local import LocalStore
 from imaging.ingest import ingest
 from tests.imaging.conftest import client_for, make_archive
+from tests.imaging.dicom_files import TESTS
 from tests.imaging.dicom_files import CT, MR, SEG, SR, US_JPEG_MULTIFRAME, dicomdir_instances, encode, variant
 
 ACCENTED = variant(CT, name="Bērziņš^Jānis", patient_id="ACC-PAT", accession="ACC-77", fresh=True)
@@ -22,7 +23,7 @@ def qido(module_service, tmp_path_factory):  # noqa: ANN001
     items = [(p.read_bytes(), str(p)) for p in dicomdir_instances()]
     items += [(p.read_bytes(), str(p)) for p in (MR, US_JPEG_MULTIFRAME, SEG, SR)]
     items.append((encode(ACCENTED), "accented"))
-    report = ingest(archive, items)
+    report = ingest(archive, items, TESTS)
     assert not report.failed, report.failed
     return client_for(archive, "admin")          # none of these studies is linked to a card
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from imaging.ingest import ingest
 from tests.imaging.conftest import BACKENDS, client_for, make_archive, make_backend
+from tests.imaging.dicom_files import TESTS
 from tests.imaging.dicom_files import (CT, CT_MULTIFRAME, NM_J2K, SR, US_JPEG_MULTIFRAME, US_PALETTE, encode, read,
                                        variant)
 from tests.imaging.multipart_helpers import parts
@@ -30,7 +31,7 @@ def wado(request, module_service, tmp_path_factory):  # noqa: ANN001
             for name, path in (("ct", CT), ("j2k", NM_J2K), ("us", US_JPEG_MULTIFRAME), ("mf", CT_MULTIFRAME),
                                ("sr", SR), ("pal", US_PALETTE))}
     data = {name: encode(ds) for name, ds in sets.items()}
-    report = ingest(archive, [(d, n) for n, d in data.items()])
+    report = ingest(archive, [(d, n) for n, d in data.items()], TESTS)
     assert not report.failed, report.failed
     # Not linked to a card (no Patient has P1): the imaging administrator reads it.
     yield client_for(archive, "admin"), {name: (ds, data[name]) for name, ds in sets.items()}
