@@ -1,6 +1,7 @@
 """The ``evk`` command line: serve, db upgrade, load, reindex."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def serve(host: str, port: int, workers: int) -> None:
     from ehr_core.service import Service
     from ehr_core.storage.migrate import upgrade
 
+    # The audit writer gets a process of its own when serving (workers inherit the setting).
+    os.environ.setdefault("EVK_AUDIT_PROCESS", "1")
     service = Service.from_settings()
     upgrade(service.engine)
     if service.settings.demo_data:

@@ -47,6 +47,9 @@ class Settings:
     audit: bool = field(default_factory=lambda: _flag("EVK_AUDIT", True))
     # Reads and refusals: wait for the audit commit before answering (see ehr_core/audit/writer.py).
     audit_sync: bool = field(default_factory=lambda: _flag("EVK_AUDIT_SYNC", False))
+    # Write AuditEvents from a process of its own (ehr_core/audit/process.py). `evk serve` turns it
+    # on unless EVK_AUDIT_PROCESS=0; in-process callers (tests, `evk load`) write from a thread.
+    audit_process: bool = field(default_factory=lambda: _flag("EVK_AUDIT_PROCESS", False))
     # uvicorn's per-request access log line. Off by default: every FHIR and DICOMweb access
     # already leaves an AuditEvent, and the line costs about a tenth of a read's CPU.
     access_log: bool = field(default_factory=lambda: _flag("EVK_ACCESS_LOG", False))

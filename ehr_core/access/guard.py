@@ -58,7 +58,13 @@ class Guard:
         self.indexer = repo.indexer
         self.stats = audit_trail.AuditStats()
         self.audit_enabled = getattr(settings, "audit", True)
-        self.audit_writer = AuditWriter(self._write_events, sync=getattr(settings, "audit_sync", False))
+        self.audit_process = None
+        write_batch = self._write_events
+        if getattr(settings, "audit_process", False):
+            from ehr_core.audit.process import AuditProcess
+            self.audit_process = AuditProcess(settings.database_url)
+            write_batch = self._counted(self.audit_process)
+        self.audit_writer = AuditWriter(write_batch, sync=getattr(settings, "audit_sync", False))
         # (resource type or None, "$name") -> policy. Operations not listed are refused.
         self.operations: dict[tuple[str | None, str], Policy] = {("Patient", "$everything"): reads.decide_everything,
                                                                   **self_service.POLICIES,
@@ -148,6 +154,12 @@ class Guard:
         # through the writer (one small transaction per request would double a read's cost).
         same_tx = ctx.s.write
         return audit_trail.attach(ctx.s, make, self.audit_writer, self.stats, same_transaction=same_tx)
+
+    def _counted(self, write_batch):  # noqa: ANN001, ANN202
+        def write(events: list[dict]) -> None:
+            write_batch(events)
+            self.stats.events += len(events)
+        return write
 
     def _write_events(self, events: list[dict]) -> None:
         with self.repo.session(write=True) as s:

@@ -1,0 +1,56 @@
+"""AuditEvents written by the audit process (how `evk serve` runs): one per patient touched,
+searchable by the patient's id once flushed, on both engines; a dead audit process is replaced."""
+from __future__ import annotations
+
+import pytest
+
+from ehr_core.auth.principal import SYSTEM, Principal
+from ehr_core.rest.messages import FhirRequest
+from ehr_core.service import Service
+from ehr_core.settings import Settings
+from ehr_core.storage.engine import make_engine
+from tests.utils.fhir import SYNTHEA, call, load_json
+
+
+@pytest.fixture
+def served(db_url):  # noqa: ANN001
+    svc = Service.from_settings(Settings(database_url=db_url, demo_data=False, base_url="http://testserver",
+                                         audit_process=True), engine=make_engine(db_url))
+    yield svc
+    svc.handler.guard.audit_writer.flush()
+    svc.handler.guard.audit_process.close()
+    svc.engine.dispose()
+
+
+def _audit_events(svc: Service, patient: str) -> list[dict]:  # noqa: ANN001
+    resp = call(svc.handler, "GET", f"AuditEvent?patient=Patient/{patient}&_count=100")
+    return [e["resource"] for e in resp.body.get("entry", [])]
+
+
+def test_reads_are_audited_from_the_audit_process(served):  # noqa: ANN001
+    from ehr_core.auth.clients import ensure_organization
+    org = ensure_organization(served.handler, "40003000001", "Test Hospital")
+    hospital = Principal(SYSTEM, "h", name="h", organization_id=org, role="hospital", client_id="h",
+                         scopes=frozenset({"system/*.cruds"}))
+    bundle = load_json(sorted(SYNTHEA.glob("*.json"))[0])
+    resp = served.handler.handle(FhirRequest("POST", "", [], {}, bundle, principal=hospital))
+    assert resp.status == 200, resp.body
+    patient = next(e["response"]["location"].split("/")[1] for e in resp.body["entry"]
+                   if e["response"]["location"].startswith("Patient/"))
+    before = len(_audit_events(served, patient))
+    writer = served.handler.guard.audit_writer
+    for _ in range(3):
+        read = served.handler.handle(FhirRequest("GET", f"Patient/{patient}", [], {}, None, principal=hospital))
+        assert read.status == 200
+    writer.flush()
+    events = _audit_events(served, patient)
+    assert len(events) == before + 3
+    assert {e["agent"][0]["who"]["identifier"]["value"] for e in events[-3:]} == {"h"}
+
+    # the audit process dies: the next batch starts another, nothing is lost
+    process = served.handler.guard.audit_process
+    process._child.kill()
+    process._child.join()
+    served.handler.handle(FhirRequest("GET", f"Patient/{patient}", [], {}, None, principal=hospital))
+    writer.flush()
+    assert len(_audit_events(served, patient)) == before + 4
