@@ -33,6 +33,10 @@ class Service:
         _register_operations(handler)
         from ehr_core.access.guard import Guard
         handler.guard = Guard(repo, settings)
+        from adapters.national.submissions import wire as wire_submissions
+        wire_submissions(handler, repo)   # after the guard: its operations get access policies there
+        from adapters.terminology.rest import wire as wire_terminology
+        wire_terminology(handler)         # classifiers: $expand, $lookup, $validate-code (any principal)
         keys = KeyStore(engine, rotate_after=settings.key_rotation_hours * 3600)
         tokens = TokenService(keys, issuer=settings.base_url.rstrip("/"), audience=settings.fhir_base,
                               ttl=settings.token_ttl)
@@ -43,7 +47,8 @@ def _default_validator():  # noqa: ANN202
     """Structure + the national rules (adapters/national/validator.py says which apply to every
     write and which to national submissions)."""
     from adapters.national import NationalValidator
-    return NationalValidator()
+    from adapters.terminology.service import binding_member
+    return NationalValidator(member=binding_member)   # profile bindings judged by the classifiers
 
 
 def _register_operations(handler: Handler) -> None:

@@ -10,6 +10,7 @@ from alembic import context
 from ehr_core.storage import schema
 import imaging.schema  # noqa: F401  (imaging index tables on the same metadata)
 import ehr_core.access.schema  # noqa: F401  (identity, access and audit tables on the same metadata)
+import adapters.national.submissions.schema  # noqa: F401  (the submission log on the same metadata)
 from ehr_core.storage.engine import make_engine
 
 config = context.config

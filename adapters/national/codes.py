@@ -1,7 +1,13 @@
-"""Formal checks of codes from the big external code systems, needing no terminology data:
-LOINC check digit (https://loinc.org/kb/users-guide/ — "Calculating Mod 10 check digits") and
-SNOMED CT identifiers (SNOMED CT Technical Implementation Guide, "SCTID": Verhoeff check digit
-and partition identifier). Existence in the national subsets needs the classifiers (not here).
+"""Codes from the big external code systems in national submissions.
+
+Formal checks first, needing no terminology data: LOINC check digit
+(https://loinc.org/kb/users-guide/ — "Calculating Mod 10 check digits"), SNOMED CT identifiers
+(SNOMED CT Technical Implementation Guide, "SCTID": Verhoeff check digit and partition
+identifier), the shape of ATC codes and UCUM grammar. Then membership in the national value sets
+(``adapters/terminology``, bad-inputs.md #24-#27): LOINC and SNOMED CT codes must be in the
+national subsets; ATC codes must exist, and a medication names a substance (level 5). While the
+shipped ATC CodeSystem is a fragment (content ``fragment``) an ATC code it lacks gets a warning,
+not a refusal: the full WHO index is licensed separately (docs/terminology.md).
 
 >>> loinc_check_digit("8867")
 4
@@ -14,13 +20,23 @@ from __future__ import annotations
 
 import re
 
+from adapters.terminology import terminology, ucum
+from adapters.terminology.systems import ATC, LOINC, SNOMED, UCUM, atc_level
 from ehr_core.errors import Issue
 
 from .rules import issue
 from .walk import Visit
 
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
+VALUE_SET = "https://evk.lv/fhir/ValueSet/"
+# The national value set each system's codes must belong to.
+NATIONAL_SUBSET = {LOINC: VALUE_SET + "loinc", SNOMED: VALUE_SET + "snomed-ct", ATC: VALUE_SET + "atc"}
+# Elements naming a medicinal product: coded by ATC, at substance level (national-standard.md).
+SUBSTANCE_ELEMENTS = frozenset({
+    "Medication.code", "Medication.ingredient.itemCodeableConcept",
+    "MedicationRequest.medicationCodeableConcept", "MedicationDispense.medicationCodeableConcept",
+    "MedicationStatement.medicationCodeableConcept", "MedicationAdministration.medicationCodeableConcept",
+})
+_INDEX = re.compile(r"\[\d+\]")
 _LOINC = re.compile(r"^(\d{1,7})-(\d)$")
 _LOINC_OTHER = re.compile(r"^L[A-Z](\d{1,7})-(\d)$")   # LA (answers), LP (parts), LG, LL
 
@@ -68,20 +84,66 @@ def snomed_problem(code: str) -> str | None:
     return None
 
 
+def loinc_problem(code: str) -> str | None:
+    """None for a well-formed LOINC code, else the rule it breaks. LA/LP/LG codes carry a check
+    digit computed over more than the digits: their format only is judged."""
+    m = _LOINC.match(code)
+    if m is None:
+        return None if _LOINC_OTHER.match(code) else "evk-loinc-format"
+    return None if loinc_check_digit(m.group(1)) == int(m.group(2)) else "evk-loinc-check-digit"
+
+
+
 def coding(v: Visit) -> list[Issue]:
     system, code = v.value.get("system"), v.value.get("code")
     if type(code) is not str:
         return []
     where = f"{v.expr}.code"
     if system == LOINC:
-        m = _LOINC.match(code)
-        if m is None and not _LOINC_OTHER.match(code):
-            return [issue("evk-loinc-format", where, code=code)]
-        # LA/LP/LG codes carry a check digit computed over more than the digits: format only.
-        if m is not None and loinc_check_digit(m.group(1)) != int(m.group(2)):
-            return [issue("evk-loinc-check-digit", where, code=code, expected=loinc_check_digit(m.group(1)))]
+        rule = loinc_problem(code)
+        if rule is not None:
+            m = _LOINC.match(code)
+            return [issue(rule, where, code=code, expected=loinc_check_digit(m.group(1)) if m else None)]
+        if not _in_national_subset(system, code):
+            return [issue("evk-loinc-unknown", where, code=code)]
     elif system == SNOMED:
         problem = snomed_problem(code)
         if problem is not None:
             return [issue("evk-snomed-id", where, code=code, problem=problem)]
+        if code.isdigit() and not _in_national_subset(system, code):
+            return [issue("evk-snomed-subset", where, code=code)]
+    elif system == ATC:
+        return atc(v, code, where)
     return []
+
+
+def atc(v: Visit, code: str, where: str) -> list[Issue]:
+    level = atc_level(code)
+    if level is None:
+        return [issue("evk-atc-format", where, code=code)]
+    if level != 5 and _element(v) in SUBSTANCE_ELEMENTS:
+        return [issue("evk-atc-level", where, code=code, level=level)]
+    if _in_national_subset(ATC, code):
+        return []
+    cs = terminology().code_system(ATC)
+    if cs.content == "fragment":
+        return [issue("evk-atc-unconfirmed", where, severity="warning", code=code, version=cs.version)]
+    return [issue("evk-atc-unknown", where, code=code, version=cs.version)]
+
+
+def quantity(v: Visit) -> list[Issue]:
+    """A Quantity (or Age, Duration...) with a UCUM system carries a valid UCUM unit code."""
+    code = v.value.get("code")
+    if v.value.get("system") != UCUM or type(code) is not str or ucum.is_valid(code):
+        return []
+    return [issue("evk-ucum", f"{v.expr}.code", unit=code)]
+
+
+def _in_national_subset(system: str, code: str) -> bool:
+    return terminology().member(NATIONAL_SUBSET[system], system, code) is not False
+
+
+def _element(v: Visit) -> str:
+    """The element holding the Coding, as ``Type.path`` without indices: "MedicationRequest.medicationCodeableConcept"."""
+    inner = _INDEX.sub("", v.expr[len(v.resource_expr) + 1:]).removesuffix(".coding")
+    return f"{v.resource.get('resourceType')}.{inner}"

@@ -6,15 +6,17 @@ definition's context allows (https://hl7.org/fhir/R4/extensibility.html#context)
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
+from adapters.validation.extensions import context_allows, judgeable
 from ehr_core.errors import Issue
 
 from .package import of_type
 from .references import is_a
 from .rules import issue
-from .walk import Visit, is_resource_type
+from .walk import Visit
 
 DATA = Path(__file__).parent / "data" / "r4-extension-contexts.json"
 
@@ -41,9 +43,12 @@ def extension(v: Visit) -> list[Issue]:
     if definition is None or (modifier and not definition["modifier"]):
         return [issue("evk-extension-not-allowed", v.expr, url=url, where=prop)]
     contexts = definition["contexts"]
-    # Judged only when every context names a resource type: element-path contexts need more
-    # than this walk knows, and "Element" allows anywhere.
-    if contexts and all("." not in c and is_resource_type(c) for c in contexts):
-        if not any(is_a(owner, c) for c in contexts):
-            return [issue("evk-extension-context", v.expr, url=url, owner=owner, contexts=" | ".join(contexts))]
+    if judgeable(contexts) and not context_allows(contexts, owner, _rooted(v), is_a):
+        return [issue("evk-extension-context", v.expr, url=url, owner=owner, contexts=" | ".join(contexts))]
     return []
+
+
+def _rooted(v: Visit) -> str:
+    """The element carrying the extension as a path from its resource: ``Patient.name``."""
+    inner = re.sub(r"\[\d+\]", "", v.expr[len(v.resource_expr):])
+    return v.resource["resourceType"] + inner.rpartition(".")[0]

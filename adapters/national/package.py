@@ -38,6 +38,21 @@ def profiles() -> dict[str, str]:
     return {sd["url"]: sd["type"] for sd in of_type("StructureDefinition")}
 
 
+# Applied to every resource of their type in a national submission (``enforce="all"``), claimed
+# or not: the identity of patients, practitioners and institutions. The data-category profiles
+# apply when claimed (several may constrain one type: lab, blood group, screening Observations).
+APPLIED_TO_EVERY_SUBMISSION = tuple(PROFILE_BASE + name for name in ("evk-patient", "evk-practitioner", "evk-organization"))
+
+
+@lru_cache(maxsize=None)
+def compiled_profiles():  # noqa: ANN201 - adapters.validation.ProfileSet
+    """The package's profiles compiled once, from their snapshots (``tools/build_profiles.py``)."""
+    from adapters.validation import ProfileSet, invariant_compiler
+
+    from .rules import RULES
+    return ProfileSet(of_type("StructureDefinition"), invariant_compiler(), enforced_elsewhere=frozenset(RULES))
+
+
 def publish(handler) -> None:  # noqa: ANN001 - ehr_core.rest.handler.Handler
     """Serve the package read-only: ``GET [base]/StructureDefinition/evk-patient`` etc."""
     for r in resources():

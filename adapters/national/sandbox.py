@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
 
-def _submission_validator(h: Handler) -> NationalValidator:
+def submission_validator(h: Handler) -> NationalValidator:
     v = getattr(h, "_sandbox_validator", None)
     if v is None:
         structure = getattr(h.validator, "structure", None)
@@ -69,7 +69,7 @@ def validate_issues(h: Handler, s: Session, resource: object, rt: str | None, mo
         issues += envelope(resource, submission=True)
     # A single resource is judged as a plain create unless mode says otherwise (#36).
     owner = h.identifier_owner(s) if found != "Bundle" and mode in (None, "create") else None
-    issues += _submission_validator(h).validate(resource, exists=exists, owner=owner)
+    issues += submission_validator(h).validate(resource, exists=exists, owner=owner)
     return issues
 
 
@@ -77,6 +77,8 @@ def validate(req: FhirRequest, s: Session, h: Handler) -> FhirResponse:
     resource, mode = _payload(req)
     rt = req.segments[0] if len(req.segments) == 2 else None
     issues = validate_issues(h, s, resource, rt, mode)
+    if h.submissions is not None:
+        h.submissions.sandbox_run(req, s, resource, issues)     # a system's run is logged, marked sandbox
     if not issues:
         issues = [issue("evk-valid", "", severity="information")]
         issues = [Issue(i.severity, i.code, i.diagnostics, (), i.rule, i.message_lv) for i in issues]

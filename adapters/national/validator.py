@@ -18,7 +18,11 @@ are never refused (tests/adapters/national/test_validator.py):
   (#25); SNOMED CT id check digit and partition (#26); only known extensions, where their
   definitions allow (#28); attachments with an allowed content type and matching size and hash
   (#33); on a plain create, no business identifier another stored resource of the type has
-  (#36; conditional create/update is the way to retry).
+  (#36; conditional create/update is the way to retry); and the national profiles — the ones
+  the resource claims, plus evk-patient/-practitioner/-organization for every resource of those
+  types when ``enforce="all"`` — compiled from the package's StructureDefinitions and enforced by
+  ``adapters.validation.ProfileSet`` (cardinality, fixed and pattern values, slicing, choice
+  types, reference targets, bindings when ``member`` can answer, the profiles' constraints).
 
   Outside submissions the reference rules (#8 urn:uuid, #9) give warnings, as the reference
   validator does: DeviceMetric-example, DeviceUseStatement-example, MedicationRequest-medrx0301
@@ -33,11 +37,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from adapters.validation.profiles import Member
+
 from ehr_core.errors import Issue
 
 from . import codes, content, extensions, icd10, identifiers, references
+from .package import APPLIED_TO_EVERY_SUBMISSION, compiled_profiles
 from .personal_code import PERSONAL_CODE_SYSTEM
-from .walk import walk
+from .walk import QUANTITIES, walk
 
 
 class NationalValidator:
@@ -46,13 +53,20 @@ class NationalValidator:
     resolves_references = True     # Handler.check passes ``exists`` (store lookup)
 
     def __init__(self, structure=None, *, enforce: Literal["claimed", "all"] = "claimed",  # noqa: ANN001
-                 strict_new_check_digit: bool = False):
+                 strict_new_check_digit: bool = False, member: Member | None = None):
+        """``member(value set, system, code)`` answers the profiles' required bindings (None: the
+        value set is unknown, not judged); by default the national terminology service."""
         if structure is None:
             from adapters.validation import StructureValidator
             structure = StructureValidator()
         self.structure = structure
         self.enforce = enforce
         self.strict_new_check_digit = strict_new_check_digit
+        if member is None:
+            from adapters.terminology.service import binding_member as member
+        self.member = member
+        compiled_profiles()                 # compiled once, at start, not on the first submission
+        self.applied = APPLIED_TO_EVERY_SUBMISSION if enforce == "all" else ()
 
     def validate(self, resource: dict, *, path: str | None = None,
                  exists: references.Exists | None = None,
@@ -91,6 +105,8 @@ class NationalValidator:
                     issues += identifiers.patient_codes(v.value, v.expr)
                     if national:
                         issues += identifiers.patient_identity(v.value, v.expr)
+                if national:
+                    issues += self.profiles(v, bundle)
                 if national and v.expr == path:             # the submitted resource itself
                     issues += content.server_owned(v.value, v.expr)
                     if owner is not None:
@@ -116,4 +132,13 @@ class NationalValidator:
                 issues += content.attachment(v)
             elif t == "Extension" and national_here:
                 issues += extensions.extension(v)
+            elif t in QUANTITIES and national_here:
+                issues += codes.quantity(v)
         return issues
+
+    def profiles(self, v, bundle: dict[str, str]) -> list[Issue]:  # noqa: ANN001 - walk.Visit
+        compiled = compiled_profiles()
+        return [i for url in content.profiles_to_enforce(v.value, self.applied)
+                for i in compiled.check(url, v.value, v.expr, root=v.root, member=self.member,
+                                        resolve=lambda ref: references.target_type(ref, v, bundle))]
+

@@ -29,8 +29,11 @@ class Visit:
 
 # What kind of value a property holds.
 DATATYPE, BACKBONE, RESOURCE = 1, 2, 3
+# Quantity and its R4 specialisations (their units are UCUM-checked).
+QUANTITIES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration"})
 # The datatypes the national rules look at; other values are only walked through.
-INTERESTING = frozenset({"Identifier", "Coding", "Reference", "Narrative", "Attachment", "Extension"})
+INTERESTING = frozenset({"Identifier", "Coding", "Reference", "Narrative", "Attachment", "Extension",
+                         *QUANTITIES})
 
 # (element definition path, FHIR type, reference targets, kind, node to recurse into)
 Prop = tuple[str, str, tuple[str, ...], int, "tuple[str, str] | None"]

@@ -5,6 +5,7 @@ https://hl7.org/fhir/R4/validation.html
     from adapters.validation import StructureValidator
     issues = StructureValidator().validate(resource)          # -> list[ehr_core.errors.Issue]
 """
-from .validator import StructureValidator
+from .profiles import ProfileSet
+from .validator import StructureValidator, invariant_compiler
 
-__all__ = ["StructureValidator"]
+__all__ = ["ProfileSet", "StructureValidator", "invariant_compiler"]

@@ -111,6 +111,92 @@ RULES: dict[str, tuple[str, str, str]] = {
         "code-invalid",
         "{code!r} is not in the required value set {value_set}",
         "Kods {code!r} nav obligātajā vērtību kopā {value_set}"),
+    # --- core rules that are not FHIRPath constraints (resource_rules.py) ----------------------
+    "bdl-fullurl-relative": (
+        "value",
+        "fullUrl {url!r} must be an absolute URL",
+        "fullUrl {url!r} jābūt absolūtam URL"),
+    "bdl-link-repeated": (
+        "structure",
+        "The link relation {relation!r} may occur only once",
+        "Saites veids {relation!r} drīkst būt tikai vienu reizi"),
+    "bdl-search-id": (
+        "required",
+        "A search result must have an id",
+        "Meklēšanas rezultātam jābūt identifikatoram (id)"),
+    "coding-system-value-set": (
+        "code-invalid",
+        "Coding.system {system!r} is a value set, not a code system",
+        "Coding.system {system!r} ir vērtību kopa, nevis kodu sistēma"),
+    "xhtml-link-unresolved": (
+        "value",
+        "The narrative links to #{target}, which no id or name in the document's narrative defines",
+        "Teksts (narrative) atsaucas uz #{target}, bet dokumenta tekstā tāda id vai name nav"),
+    "att-size": (
+        "value",
+        "Attachment.size is {size} but the data holds {actual} bytes",
+        "Attachment.size ir {size}, bet datos ir {actual} baiti"),
+    "sp-composite-components": (
+        "required",
+        "A composite search parameter needs at least two components",
+        "Saliktam meklēšanas parametram vajag vismaz divas komponentes"),
+    "sp-derived-type": (
+        "value",
+        "The type {found} differs from {expected}, the type of {parent}",
+        "Tips {found} atšķiras no {expected}, kas ir {parent} tips"),
+    "sp-derived-base": (
+        "value",
+        "{base} is not a base of {parent}, which this search parameter is derived from",
+        "{base} nav bāze parametram {parent}, no kura šis meklēšanas parametrs atvasināts"),
+    "xhtml-entity": (
+        "value",
+        "The XHTML contains the entity {entity}, which XML does not define (use a character or &#...;)",
+        "XHTML satur entītiju {entity}, ko XML nedefinē (jālieto pati rakstzīme vai &#...;)"),
+    # --- profiles (profiling.html): what a claimed or applied profile adds to the base ---------
+    "profile-min": (
+        "required",
+        "{element} is required by profile {profile} (at least {min}), found {count}",
+        "Profils {profile} prasa elementu {element} (vismaz {min}), atrasts {count}"),
+    "profile-max": (
+        "structure",
+        "{element} may occur at most {max} time(s) in profile {profile}, found {count}",
+        "Profilā {profile} elements {element} drīkst atkārtoties ne vairāk kā {max} reizi(es), atrasts {count}"),
+    "profile-type": (
+        "structure",
+        "{found}: profile {profile} allows {element} only as {allowed}",
+        "{found}: profils {profile} elementam {element} atļauj tikai {allowed}"),
+    "profile-fixed": (
+        "value",
+        "{element} must be {expected} in profile {profile}, found {found}",
+        "Profilā {profile} elementa {element} vērtībai jābūt {expected}, atrasts {found}"),
+    "profile-fixed-system": (
+        "code-invalid",
+        "Profile {profile} requires the code system {expected} at {element}, found {found}",
+        "Profils {profile} elementā {element} prasa kodu sistēmu {expected}, atrasta {found}"),
+    "profile-pattern": (
+        "value",
+        "{element} must contain {expected} (profile {profile})",
+        "Elementam {element} jāsatur {expected} (profils {profile})"),
+    "profile-slice-unmatched": (
+        "structure",
+        "The {element} item fits none of the slices profile {profile} allows ({slices})",
+        "Elements {element} neatbilst nevienai profila {profile} atļautajai daļai ({slices})"),
+    "profile-slice-min": (
+        "required",
+        "{element} needs at least {min} {slice} item(s) in profile {profile}, found {count}",
+        "Profilā {profile} elementam {element} vajag vismaz {min} daļas {slice} vienumu(s), atrasti {count}"),
+    "profile-slice-max": (
+        "structure",
+        "{element} may have at most {max} {slice} item(s) in profile {profile}, found {count}",
+        "Profilā {profile} elementam {element} drīkst būt ne vairāk kā {max} daļas {slice} vienumu(s), atrasti {count}"),
+    "profile-reference-type": (
+        "structure",
+        "{element} must refer to {allowed} in profile {profile}, not to {found}",
+        "Profilā {profile} elementam {element} jāatsaucas uz {allowed}, nevis uz {found}"),
+    "profile-binding": (
+        "code-invalid",
+        "{code!r} is not in the value set {value_set} that profile {profile} requires",
+        "Kods {code!r} nav vērtību kopā {value_set}, ko prasa profils {profile}"),
     "invariant": (
         "invariant",
         "Constraint {key} failed: {human}",

@@ -9,6 +9,7 @@ As in FHIRPath, an element "exists" when it has a value or only extensions (``_n
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -284,6 +285,33 @@ def not_home(node: Any, resource: dict, root: dict) -> bool:
     return type(node) is not dict or node.get("use") != "home"
 
 
+# narrative.html#xhtml and the HTML 4.0 chapters txt-1 names: the formatting elements, tables,
+# lists, links and images; no scripts, forms, frames, objects, head/body or event attributes.
+XHTML_ELEMENTS = frozenset({
+    "div", "p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "b", "em", "i", "strong", "small",
+    "big", "tt", "dfn", "q", "var", "abbr", "acronym", "cite", "blockquote", "hr", "address", "bdo", "kbd",
+    "sub", "sup", "ul", "ol", "li", "dl", "dt", "dd", "pre", "table", "caption", "colgroup", "col", "thead",
+    "tr", "tfoot", "tbody", "th", "td", "code", "samp", "img", "map", "area"})
+_TAG = re.compile(r"<([A-Za-z][\w:.-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+_EVENT_ATTRIBUTE = re.compile(r"(?:^|\s)on[a-z]+\s*=", re.I)
+_MARKUP = re.compile(r"<[^>]*>")
+
+
+def txt_1(node: Any, resource: dict, root: dict) -> bool:
+    """``htmlChecks()``, the element and attribute part."""
+    if type(node) is not str:
+        return True
+    for name, attributes in _TAG.findall(node):
+        if name.lower() not in XHTML_ELEMENTS or (attributes and _EVENT_ATTRIBUTE.search(attributes)):
+            return False
+    return True
+
+
+def txt_2(node: Any, resource: dict, root: dict) -> bool:
+    """``htmlChecks()``, the content part: some text (or an image) inside the div."""
+    return type(node) is not str or "<img" in node or bool(_MARKUP.sub("", node).strip())
+
+
 def rng_2(node: Any, resource: dict, root: dict) -> bool:
     """``low.empty() or high.empty() or (low <= high)`` for a Range of quantities. fhirpathpy
     cannot compare quantities without UCUM; here values in the same unit are compared and
@@ -338,6 +366,8 @@ NATIVE: dict[str, tuple[str, NativeTest]] = {
     "bdl-8": ("fullUrl.exists() implies fullUrl.contains('/_history/').not()", bdl_8),
     "rng-2": ("low.empty() or high.empty() or (low <= high)", rng_2),
     "org-1": ("(identifier.count() + name.count()) > 0", org_1),
+    "txt-1": ("htmlChecks()", txt_1),
+    "txt-2": ("htmlChecks()", txt_2),
     "org-2": ("where(use = 'home').empty()", not_home),
     "org-3": ("where(use = 'home').empty()", not_home),
 }

@@ -13,7 +13,7 @@ from typing import Any
 
 from ehr_core.errors import Issue
 
-from . import bindings
+from . import bindings, resource_rules
 from .extensions import check_extension
 from .messages import issue, type_issue
 from .model import COMPLEX, PRIMITIVE, Child, Model, Node
@@ -27,15 +27,28 @@ Site = tuple[tuple, Any, str, str, dict, dict]
 class StructureWalk:
     """The state of one validation call (the model itself is shared and read-only)."""
 
-    __slots__ = ("model", "issues", "sites", "collect", "resource", "root")
+    __slots__ = ("model", "issues", "sites", "collect", "resource", "root", "document", "partial", "_anchors")
 
-    def __init__(self, model: Model, *, collect_sites: bool):
+    def __init__(self, model: Model, *, collect_sites: bool, partial: bool = False):
         self.model = model
         self.issues: list[Issue] = []
         self.sites: list[Site] = []
         self.collect = collect_sites
         self.resource: dict = {}        # %resource: the resource the current element is in
         self.root: dict = {}            # %rootResource: the container of a contained resource
+        self.document: dict | None = None   # the outermost resource (a document Bundle, say)
+        # Validating one entry of a Bundle alone: the rest of the document is not in view.
+        self.partial = partial
+        self._anchors: frozenset | None = None
+
+    def anchors(self) -> frozenset | None:
+        """The id/name anchors of every narrative in the outermost resource (for #links), or
+        None when only part of the document is being validated."""
+        if self.partial:
+            return None
+        if self._anchors is None:
+            self._anchors = resource_rules.anchors_in(self.document)
+        return self._anchors
 
     # --- resources ----------------------------------------------------------------------
     def resource_at(self, obj: dict, expr: str, expected: str | None = None,
@@ -56,10 +69,14 @@ class StructureWalk:
             self.issues.append(issue("struct-resource-type-mismatch", expr, element=element,
                                      expected=expected, found=rtype))
         outer = self.resource, self.root
+        if self.document is None:
+            self.document = obj
         self.resource = obj
         if not contained:           # a contained resource's %rootResource is its container
             self.root = obj
         self.object(obj, node, expr)
+        if rtype in resource_rules.RULES:
+            resource_rules.RULES[rtype](obj, expr, self.issues, self.anchors)
         self.resource, self.root = outer
 
     # --- objects ------------------------------------------------------------------------
@@ -144,6 +161,8 @@ class StructureWalk:
             self.object(value, node, expr)  # type: ignore[arg-type]
             if node.is_extension:  # type: ignore[union-attr]
                 check_extension(value, expr, child.absolute_url, self.issues)
+            elif node.name in resource_rules.RULES:  # type: ignore[union-attr]
+                resource_rules.RULES[node.name](value, expr, self.issues, self.anchors)  # type: ignore[union-attr]
             if child.value_set is not None:
                 if child.type == "CodeableConcept":
                     bindings.check_codeable_concept(value, child.value_set, expr, self.issues)

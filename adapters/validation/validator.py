@@ -24,6 +24,11 @@ def _tables(invariants: bool) -> tuple[Model, InvariantCatalogue | None]:
     return Model(structures(), catalogue.compile if catalogue else None), catalogue
 
 
+def invariant_compiler():  # noqa: ANN201
+    """The shared constraint compiler, for profiles that add constraints of their own."""
+    return _tables(True)[1].compile  # type: ignore[union-attr]
+
+
 class StructureValidator:
     """Validates parsed FHIR R4 JSON against the base StructureDefinitions.
 
@@ -38,10 +43,11 @@ class StructureValidator:
         the resource type (``Bundle.entry[3].resource`` when validating a Bundle entry alone)."""
         if type(resource) is not dict:
             return [type_issue(path or "Resource", path or "Resource", "Resource", "object", resource)]
+        partial = path is not None and "." in path      # one entry of a Bundle, say
         if path is None:
             rtype = resource.get("resourceType")
             path = rtype if type(rtype) is str and rtype else "Resource"
-        walk = StructureWalk(self._model, collect_sites=self._catalogue is not None)
+        walk = StructureWalk(self._model, collect_sites=self._catalogue is not None, partial=partial)
         walk.resource_at(resource, path)
         if self._catalogue is not None and walk.sites:
             walk.issues.extend(self._catalogue.evaluate(walk.sites))

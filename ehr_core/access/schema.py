@@ -37,6 +37,8 @@ client = Table(
     Column("scopes", Text, nullable=False),                    # space-separated, the most it may get
     Column("created", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
+    # strict | claimed: which national rules its submissions meet (adapters/national/submissions/tier.py)
+    Column("conformance", String(16), nullable=False, server_default="strict"),
 )
 
 # client_assertion jti values seen, until they expire: a replayed assertion is refused.

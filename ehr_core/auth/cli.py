@@ -23,7 +23,9 @@ def clients() -> None:
 @click.option("--role", type=click.Choice(["hospital", "pharmacy", "register", "contact-point"]), default="hospital",
               show_default=True)
 @click.option("--name", default=None, help="organisation name, if it has to be created")
-def add(organization: str, jwks_file: Path, role: str, name: str | None) -> None:
+@click.option("--conformance", type=click.Choice(["strict", "claimed"]), default="strict", show_default=True,
+              help="national rules for its submissions: strict = all, claimed = where a national profile is claimed")
+def add(organization: str, jwks_file: Path, role: str, name: str | None, conformance: str) -> None:
     """Register a client; creates the Organization if absent and prints the new client id."""
     from ehr_core.auth.clients import add_client
     from ehr_core.service import Service
@@ -32,10 +34,24 @@ def add(organization: str, jwks_file: Path, role: str, name: str | None) -> None
     service = Service.from_settings()
     upgrade(service.engine)
     try:
-        client_id = add_client(service, organization, json.loads(jwks_file.read_text()), role, organization_name=name)
+        client_id = add_client(service, organization, json.loads(jwks_file.read_text()), role, organization_name=name,
+                               conformance=conformance)
     except (ValueError, json.JSONDecodeError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(client_id)
+
+
+@clients.command("conformance")
+@click.argument("client_id")
+@click.argument("tier", type=click.Choice(["strict", "claimed"]))
+def conformance(client_id: str, tier: str) -> None:
+    """Change a client's conformance tier (adapters/national/submissions/tier.py)."""
+    from adapters.national.submissions.tier import set_tier
+    from ehr_core.service import Service
+    try:
+        set_tier(Service.from_settings().engine, client_id, tier)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @clients.command("list")
@@ -49,7 +65,8 @@ def list_clients() -> None:
     service = Service.from_settings()
     with service.engine.connect() as c:
         for r in c.execute(select(schema.client).order_by(schema.client.c.created)):
-            click.echo(f"{r.client_id}\t{r.organization_code}\t{r.role}\t{'active' if r.active else 'disabled'}")
+            click.echo(f"{r.client_id}\t{r.organization_code}\t{r.role}\t{'active' if r.active else 'disabled'}"
+                       f"\t{r.conformance}")
 
 
 @click.group()

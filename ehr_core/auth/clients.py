@@ -49,7 +49,9 @@ def ensure_organization(handler, code: str, name: str | None = None) -> str:  # 
 
 
 def add_client(service, organization_code: str, jwks: dict, role: str = "hospital",  # noqa: ANN001
-               *, organization_name: str | None = None, scopes: str | None = None) -> str:
+               *, organization_name: str | None = None, scopes: str | None = None,
+               conformance: str = "strict") -> str:
+    """``conformance``: the national rules its submissions meet (adapters/national/submissions/tier.py)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
@@ -62,7 +64,8 @@ def add_client(service, organization_code: str, jwks: dict, role: str = "hospita
     with service.engine.begin() as c:
         c.execute(insert(schema.client).values(
             client_id=client_id, organization_id=org_id, organization_code=organization_code, role=role,
-            jwks=json.dumps(jwks), scopes=scopes or ROLE_SCOPES[role], created=int(time.time() * 1e6), active=True))
+            jwks=json.dumps(jwks), scopes=scopes or ROLE_SCOPES[role], created=int(time.time() * 1e6), active=True,
+            conformance=conformance))
     return client_id
 
 

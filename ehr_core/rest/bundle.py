@@ -10,6 +10,7 @@ Batch: each entry in its own unit of work; failures are reported per entry.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
@@ -44,10 +45,13 @@ def process_bundle(h: Handler, req: FhirRequest) -> FhirResponse:
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         raise errors.bad_request("Bundle.entry must be an array", expression=("Bundle.entry",))
-    requests = [_entry_request(i, e, req) for i, e in enumerate(entries)]
     if kind == "batch":
+        requests = [_entry_request(i, e, req) for i, e in enumerate(entries)]
         return FhirResponse(200, _response_bundle("batch-response", [_batch_entry(h, i, r) for i, r in enumerate(requests)]))
-    return _transaction(h, bundle, requests)
+    # A system's transaction is a submission: recorded whether accepted or refused.
+    with h.submissions.recording(req, bundle) if h.submissions else nullcontext() as submission:
+        requests = [_entry_request(i, e, req) for i, e in enumerate(entries)]
+        return _transaction(h, bundle, requests, submission)
 
 
 def _entry_request(index: int, entry: object, outer: FhirRequest) -> FhirRequest:
@@ -85,30 +89,29 @@ def _batch_entry(h: Handler, index: int, sub: FhirRequest) -> dict:
     try:
         if sub.method in ("POST", "PUT") and isinstance(sub.body, dict):
             with h.repo.session(write=True) as s:
-                _resolve_conditional_references(s, [sub])
+                _rewrite_references(s, [sub], {})
                 return _response_entry(h, h.dispatch(sub, s))
         return _response_entry(h, h.handle(sub))
     except errors.FhirError as exc:
         return _response_entry(h, FhirResponse(exc.status, exc.outcome))
 
 
-def _transaction(h: Handler, bundle: dict, requests: list[FhirRequest]) -> FhirResponse:
+def _transaction(h: Handler, bundle: dict, requests: list[FhirRequest], submission=None) -> FhirResponse:  # noqa: ANN001
     _check_full_urls(requests)
     responses: dict[int, FhirResponse] = {}
     # Leaving this block by an exception rolls back every entry.
     with h.repo.session(write=True) as s:
         bindings = _bind_full_urls(h, s, requests)
-        for sub in requests:
-            if isinstance(sub.body, dict):
-                rewrite_references(sub.body, lambda ref: bindings.get(ref))
-        _resolve_conditional_references(s, requests)
-        _validate_all(h, requests, s, set(bindings.values()))
+        _rewrite_references(s, requests, bindings)
+        _validate_all(h, requests, s, set(bindings.values()), submission)
         for sub in sorted(requests, key=lambda r: ORDER[r.method]):
             try:
                 resp = h.dispatch(sub, s)
             except errors.FhirError as exc:
                 raise _entry_error(sub.index, exc) from None  # type: ignore[attr-defined]
             responses[sub.index] = resp  # type: ignore[attr-defined]
+        if submission is not None:
+            h.submissions.accepted(submission, s)     # committed with the data
     entries = [_response_entry(h, responses[i]) for i in range(len(requests))]
     return FhirResponse(200, _response_bundle("transaction-response", entries))
 
@@ -187,15 +190,19 @@ def _condition_keys(requests: list[FhirRequest]) -> list[str]:
     return keys
 
 
-def _resolve_conditional_references(s: Session, requests: list[FhirRequest]) -> None:
-    # One search per distinct condition: a patient bundle names the same practitioner or
-    # organisation in hundreds of entries.
+def _rewrite_references(s: Session, requests: list[FhirRequest], bindings: dict[str, str]) -> None:
+    """One walk per resource: fullUrls bound to assigned ids, conditional references
+    (``Patient?identifier=...``) to the one match. One search per distinct condition: a
+    patient bundle names the same practitioner or organisation in hundreds of entries."""
     resolved: dict[str, str] = {}
     for sub in requests:
         if not isinstance(sub.body, dict):
             continue
 
-        def resolve(ref: str, sub: FhirRequest = sub) -> str | None:
+        def rewrite(ref: str, sub: FhirRequest = sub) -> str | None:
+            bound = bindings.get(ref)
+            if bound is not None:
+                return bound
             if "?" not in ref or ref.startswith(("urn:", "#")) or "://" in ref.split("?", 1)[0]:
                 return None
             if ref not in resolved:
@@ -205,23 +212,23 @@ def _resolve_conditional_references(s: Session, requests: list[FhirRequest]) -> 
                     raise _entry_error(getattr(sub, "index", 0), exc) from None
             return resolved[ref]
 
-        rewrite_references(sub.body, resolve)
+        rewrite_references(sub.body, rewrite)
 
 
-def _validate_all(h: Handler, requests: list[FhirRequest], s: Session, bound: set[str]) -> None:
+def _validate_all(h: Handler, requests: list[FhirRequest], s: Session, bound: set[str], submission=None) -> None:  # noqa: ANN001
     """Every entry before anything is written; references may point at what the transaction
-    itself creates (``bound``) or at the store."""
-    from ehr_core.rest.handler import without_server_meta
+    itself creates (``bound``) or at the store. A submission is held to its client's tier."""
+    from ehr_core.rest.handler import STRUCTURAL, without_server_meta
     exists, owner = h.exists_in(s, also=bound), h.identifier_owner(s)
-    issues: list[Issue] = []
-    status = 422
+    validator, issues = h.submissions.checks(submission, s) if submission is not None else (None, [])
+    status = 400 if any(i.code in STRUCTURAL for i in issues) else 422
     for sub in requests:
         if sub.method in ("POST", "PUT") and isinstance(sub.body, dict):
             try:
                 body = sub.body if sub.method == "POST" else without_server_meta(sub.body)
                 plain_create = sub.method == "POST" and not sub.header("if-none-exist")
                 h.check(body, path=f"Bundle.entry[{sub.index}].resource", exists=exists,  # type: ignore[attr-defined]
-                        owner=owner if plain_create else None)
+                        owner=owner if plain_create else None, validator=validator)
                 sub.validated = True
             except errors.FhirError as exc:
                 issues.extend(exc.issues)

@@ -44,9 +44,12 @@ class Handler:
         # (resource type or None for system level, "$name", instance level?) -> callable
         self.operations: dict[tuple[str | None, str, bool], Operation] = {}
         self.guard = None   # ehr_core.access.guard.Guard, wired by ehr_core/service.py
+        self.submissions = None   # adapters.national.submissions.SubmissionLog, wired likewise
         # (type, id) -> resource published read-only by the server itself (the national
         # package's StructureDefinitions and NamingSystems): readable, never writable.
         self.published: dict[tuple[str, str], dict] = {}
+        # type -> search answered by an adapter instead of the store (the terminology catalogue).
+        self.published_searches: dict[str, Operation] = {}
 
     @property
     def base(self) -> str:
@@ -219,6 +222,8 @@ class Handler:
 
     def search(self, req: FhirRequest, s: Session, rt: str | None,
                compartment: tuple[str, str] | None = None) -> FhirResponse:
+        if rt in self.published_searches and compartment is None:
+            return self.published_searches[rt](req, s, self)
         from ehr_core.search.bundle import searchset_bundle
         from ehr_core.search.engine import execute_search
         from ehr_core.search.query import parse_search
@@ -239,16 +244,19 @@ class Handler:
 
     def check(self, resource: dict, *, path: str | None = None,
               exists: Callable[[str, str], bool] | None = None,
-              owner: Callable[[str, str, str], str | None] | None = None) -> None:
-        """Validate before storing; every error at once. A validator that declares
-        ``resolves_references`` also gets the store: ``exists(type, id)`` for references and,
-        on a plain create, ``owner(type, system, value)`` for duplicate business identifiers."""
-        if self.validator is None:
+              owner: Callable[[str, str, str], str | None] | None = None,
+              validator: Validator | None = None) -> None:
+        """Validate before storing (with ``validator``, else the handler's); every error at once.
+        A validator that declares ``resolves_references`` also gets the store: ``exists(type, id)``
+        for references and, on a plain create, ``owner(type, system, value)`` for duplicate
+        business identifiers."""
+        validator = validator or self.validator
+        if validator is None:
             return
-        if exists is not None and getattr(self.validator, "resolves_references", False):
-            found = self.validator.validate(resource, path=path, exists=exists, owner=owner)  # type: ignore[call-arg]
+        if exists is not None and getattr(validator, "resolves_references", False):
+            found = validator.validate(resource, path=path, exists=exists, owner=owner)  # type: ignore[call-arg]
         else:
-            found = self.validator.validate(resource, path=path)
+            found = validator.validate(resource, path=path)
         issues = [i for i in found if i.severity in ("error", "fatal")]
         if issues:
             status = 400 if any(i.code in STRUCTURAL for i in issues) else 422

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ehr_core import definitions, errors
 from ehr_core.search import query_values as v
+from ehr_core.search import terminology
 from ehr_core.search.registry import registry
 
 # Modifiers this server implements, per parameter type (search.html#modifiers).
@@ -26,6 +27,7 @@ MODIFIERS = {
 }
 # Defined by the spec but not implemented: rejected with a 400 as search.html#modifiers requires.
 UNSUPPORTED_MODIFIERS = {"in", "not-in", "above", "below", "type", "iterate", "contains", "text", "exact"}
+# token :in, :not-in, :below, :above: ehr_core/search/terminology.py
 MAX_CHAIN_DEPTH = 3
 # Parameters answered from the resource table itself rather than from index rows.
 RESOURCE_COLUMNS = ("_id", "_lastUpdated")
@@ -104,6 +106,12 @@ def _parse_plain(sp, code: str, modifier: str | None, text: str) -> Filter | Non
         raise UnknownParameter(f"Search parameter {code!r} has {len(sp.components)} components; "
                                "only two-component composites are indexed")
     target_type = None
+    if kind == "token" and modifier in terminology.MODIFIERS:
+        pieces = [p for p in v.split_escaped(text, ",") if p != ""]
+        if not pieces:
+            return None
+        applied, values = terminology.expand(code, modifier, [v.unescape(p) for p in pieces])
+        return Filter(code, kind, applied, values)
     if modifier is not None and modifier not in MODIFIERS[kind]:
         if kind == "reference" and modifier in definitions.resource_types():
             if sp.targets and modifier not in sp.targets:

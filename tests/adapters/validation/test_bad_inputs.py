@@ -363,3 +363,44 @@ def test_input_is_not_modified(validator) -> None:  # noqa: ANN001
     before = copy.deepcopy(obs)
     validator.validate(obs)
     assert obs == before
+
+
+# --- core rules without a FHIRPath constraint (adapters/validation/resource_rules.py) ------------
+def test_bundle_full_urls_are_absolute_and_link_relations_unique(errors) -> None:  # noqa: ANN001
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "link": [{"relation": "self", "url": "http://a/1"}, {"relation": "self", "url": "http://a/2"}],
+              "entry": [{"fullUrl": "urn:uuid:0b0e5a38-1c11-4c4e-9a9e-000000000001", "resource": {"resourceType": "Basic", "code": {"text": "x"}}},
+                        {"fullUrl": "Basic/1", "resource": {"resourceType": "Basic", "code": {"text": "x"}}}]}
+    assert errors(bundle) == {("bdl-link-repeated", "Bundle.link[1]"), ("bdl-fullurl-relative", "Bundle.entry[1].fullUrl")}
+
+
+def test_search_results_have_ids(errors) -> None:  # noqa: ANN001
+    bundle = {"resourceType": "Bundle", "type": "searchset",
+              "entry": [{"fullUrl": "http://a/Basic/1", "resource": {"resourceType": "Basic", "id": "1", "code": {"text": "x"}}},
+                        {"fullUrl": "http://a/Basic/2", "resource": {"resourceType": "Basic", "code": {"text": "x"}}}]}
+    assert errors(bundle) == {("bdl-search-id", "Bundle.entry[1].resource")}
+
+
+def test_a_value_set_is_not_a_code_system(errors) -> None:  # noqa: ANN001
+    basic = {"resourceType": "Basic", "code": {"coding": [{"system": "http://hl7.org/fhir/ValueSet/measure-type", "code": "x"}]}}
+    assert errors(basic) == {("coding-system-value-set", "Basic.code.coding[0].system")}
+
+
+def test_xhtml_has_only_xml_entities(errors) -> None:  # noqa: ANN001
+    div = '<div xmlns="http://www.w3.org/1999/xhtml">Zīmols&reg; &amp; &#169;</div>'
+    assert errors({"resourceType": "Basic", "code": {"text": "x"}, "text": {"status": "generated", "div": div}}) == {
+        ("xhtml-entity", "Basic.text.div")}
+
+
+def test_narrative_links_land_on_an_anchor_of_the_document(errors) -> None:  # noqa: ANN001
+    def basic(div: str) -> dict:
+        return {"resourceType": "Basic", "code": {"text": "x"},
+                "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{div}</div>'}}
+    assert errors(basic('<a name="a1">A</a> <a href="#a1">see A</a>')) == set()
+    assert errors(basic('<a href="#nowhere">see</a>')) == {("xhtml-link-unresolved", "Basic.text.div")}
+    # Across a document Bundle's entries, but not judged for one entry seen alone.
+    document = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:0b0e5a38-1c11-4c4e-9a9e-000000000001", "resource": basic('<a name="p1">P</a>')},
+        {"fullUrl": "urn:uuid:0b0e5a38-1c11-4c4e-9a9e-000000000002", "resource": basic('<a href="#p1">P</a>')}]}
+    assert errors(document) == set()
+    assert errors(document["entry"][1]["resource"], "Bundle.entry[1].resource") == set()

@@ -50,8 +50,24 @@ def _expected_errors(case: dict) -> list[str] | None:
         outcome = java.get("outcome") or {"issue": [{"severity": "error"}] * java.get("errorCount", 0)}
     else:
         return None
-    return [(i.get("expression") or [""])[0] for i in outcome.get("issue", [])
-            if i.get("severity") in ("error", "fatal")]
+    return [_java_path(i, case) for i in outcome.get("issue", []) if i.get("severity") in ("error", "fatal")]
+
+
+_FULL_URL = re.compile(r"The fullUrl must be an absolute URL \(not '(.+)'\)")
+
+
+def _java_path(issue: dict, case: dict) -> str:
+    """The error path, except that Java names ``Bundle.entry[0]`` for every entry's relative
+    fullUrl (bundle-duplicate-ids-not: 39 issues at entry[0], each message quoting another
+    entry's fullUrl): those go on the entry the message quotes."""
+    path = (issue.get("expression") or [""])[0]
+    quoted = _FULL_URL.search(issue.get("details", {}).get("text", ""))
+    if quoted:
+        entries = json.loads((CASES_DIR / case["file"]).read_text()).get("entry", [])
+        for i, entry in enumerate(entries):
+            if entry.get("fullUrl") == quoted[1]:
+                return f"Bundle.entry[{i}]"
+    return path
 
 
 def _run(validator, case: dict) -> list[str]:  # noqa: ANN001
@@ -92,7 +108,7 @@ def test_verdict_agreement(outcomes: list[Outcome]) -> None:
     print(f"\nverdict agreement with the reference validator: {agreed}/{len(outcomes)} "
           f"= {agreed / len(outcomes):.1%}")
     assert len(outcomes) == 156
-    assert agreed >= 111
+    assert agreed >= 128
 
 
 def test_no_error_where_the_reference_validator_finds_none(outcomes: list[Outcome]) -> None:

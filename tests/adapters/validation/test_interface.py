@@ -29,7 +29,7 @@ BROKEN = {
 
 
 def test_public_surface() -> None:
-    assert validation.__all__ == ["StructureValidator"]
+    assert validation.__all__ == ["ProfileSet", "StructureValidator", "invariant_compiler"]
     signature = inspect.signature(StructureValidator.validate)
     assert list(signature.parameters) == ["self", "resource", "path"]
     assert signature.parameters["path"].kind is inspect.Parameter.KEYWORD_ONLY

@@ -119,10 +119,17 @@ def test_uri_modifiers() -> None:
     assert one("ValueSet", "url:above", "http://acme.org/fhir/ValueSet/1").modifier == "above"
 
 
-@pytest.mark.parametrize("name", ["code:in", "code:below", "name:text", "date:exact", "subject:above"])
+@pytest.mark.parametrize("name", ["name:text", "date:exact", "subject:above"])
 def test_unsupported_modifiers_are_400(name: str) -> None:
     rt = "Patient" if name.startswith("name") else "Observation"
     assert "not supported" in bad(rt, [(name, "x")])
+
+
+@pytest.mark.parametrize("name", ["code:in", "code:not-in", "code:below", "code:above"])
+def test_terminology_modifiers_without_a_terminology_are_400(name: str, monkeypatch) -> None:  # noqa: ANN001
+    from ehr_core.search import terminology
+    monkeypatch.setattr(terminology, "source", None)
+    assert "needs a terminology" in bad("Observation", [(name, "http://loinc.org|x")])
 
 
 def test_unknown_modifier_is_400() -> None:

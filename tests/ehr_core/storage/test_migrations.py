@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 
 import ehr_core.access.schema  # noqa: F401  (tables on the same metadata)
 import imaging.schema  # noqa: F401
+import adapters.national.submissions.schema  # noqa: F401
 from ehr_core.storage import schema
 
 
