@@ -41,7 +41,9 @@ class SearchResult:
 
 def conditions(r, req: SearchRequest, restrict: Restrict | None = None) -> list[ColumnElement[bool]]:  # noqa: ANN001
     """Everything a row of resource alias ``r`` must meet to match ``req``."""
-    conds = [*sql.live(r, req.types), *(sql.filter_clause(r, req.types, f, restrict) for f in req.filters)]
+    anchored = req.compartment is not None or any(sql.anchors(f) for f in req.filters)
+    conds = [*sql.live(r, req.types),
+             *(sql.filter_clause(r, req.types, f, restrict, anchored=anchored) for f in req.filters)]
     if req.compartment is not None:
         members = compartment_types(req.compartment[0])
         conds.append(sql.compartment_clause(r, req.types, req.compartment, members, req.supporting))
