@@ -107,6 +107,10 @@ RULES: dict[str, tuple[str, str, str]] = {
         "value",
         "Extension url {url!r} must be an absolute URL",
         "Paplašinājuma url {url!r} jābūt absolūtam URL"),
+    "ext-context": (
+        "structure",
+        "The extension {url} is not allowed on {owner} (its definition allows: {contexts})",
+        "Paplašinājums {url} nav atļauts elementā {owner} (tā definīcija atļauj: {contexts})"),
     "binding-required": (
         "code-invalid",
         "{code!r} is not in the required value set {value_set}",
@@ -124,6 +128,24 @@ RULES: dict[str, tuple[str, str, str]] = {
         "required",
         "A search result must have an id",
         "Meklēšanas rezultātam jābūt identifikatoram (id)"),
+    "bdl-ref-ambiguous": (
+        "structure",
+        "The reference {reference!r} matches {count} entries of the Bundle (they share its fullUrl)",
+        "Atsauce {reference!r} atbilst {count} Bundle ierakstiem (tiem ir vienāds fullUrl)"),
+    "obs-vital-sign-code": (
+        "code-invalid",
+        "A vital sign observation must carry a LOINC code, {code} in the {profile} profile "
+        "(http://hl7.org/fhir/StructureDefinition/{profile}); other codes may be given besides it",
+        "Vitālo rādītāju novērojumam jābūt ar LOINC kodu, profilā {profile} tas ir {code} "
+        "(http://hl7.org/fhir/StructureDefinition/{profile}); citi kodi var būt papildus"),
+    "vs-filter-expression": (
+        "value",
+        "The filter value expression is not usable: {problem}",
+        "Filtra vērtības izteiksme nav lietojama: {problem_lv}"),
+    "sd-derived-from-itself": (
+        "value",
+        "The definition {url} names itself as its baseDefinition",
+        "Definīcija {url} norāda pati sevi kā savu bāzi (baseDefinition)"),
     "coding-system-value-set": (
         "code-invalid",
         "Coding.system {system!r} is a value set, not a code system",

@@ -9,12 +9,13 @@ Nothing is copied or modified: the walk only reads the caller's dicts and lists.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ehr_core.errors import Issue
 
 from . import bindings, resource_rules
-from .extensions import check_extension
+from .extensions import check_extension, context_allows, core_contexts
 from .messages import issue, type_issue
 from .model import COMPLEX, PRIMITIVE, Child, Model, Node
 from .primitives import Problem
@@ -27,7 +28,8 @@ Site = tuple[tuple, Any, str, str, dict, dict]
 class StructureWalk:
     """The state of one validation call (the model itself is shared and read-only)."""
 
-    __slots__ = ("model", "issues", "sites", "collect", "resource", "root", "document", "partial", "_anchors")
+    __slots__ = ("model", "issues", "sites", "collect", "resource", "root", "document", "partial", "_anchors",
+                 "resource_expr", "primitive_owner")
 
     def __init__(self, model: Model, *, collect_sites: bool, partial: bool = False):
         self.model = model
@@ -40,6 +42,8 @@ class StructureWalk:
         # Validating one entry of a Bundle alone: the rest of the document is not in view.
         self.partial = partial
         self._anchors: frozenset | None = None
+        self.resource_expr = ""         # the expression of %resource ("Bundle.entry[2].resource")
+        self.primitive_owner = ""       # in a primitive's "_name": its definition ("HumanName.family")
 
     def anchors(self) -> frozenset | None:
         """The id/name anchors of every narrative in the outermost resource (for #links), or
@@ -68,16 +72,17 @@ class StructureWalk:
         if expected is not None and not self.model.is_a(rtype, expected):
             self.issues.append(issue("struct-resource-type-mismatch", expr, element=element,
                                      expected=expected, found=rtype))
-        outer = self.resource, self.root
+        outer = self.resource, self.root, self.resource_expr
         if self.document is None:
             self.document = obj
         self.resource = obj
+        self.resource_expr = expr
         if not contained:           # a contained resource's %rootResource is its container
             self.root = obj
         self.object(obj, node, expr)
         if rtype in resource_rules.RULES:
             resource_rules.RULES[rtype](obj, expr, self.issues, self.anchors)
-        self.resource, self.root = outer
+        self.resource, self.root, self.resource_expr = outer
 
     # --- objects ------------------------------------------------------------------------
     def object(self, obj: dict, node: Node, expr: str) -> None:
@@ -161,6 +166,11 @@ class StructureWalk:
             self.object(value, node, expr)  # type: ignore[arg-type]
             if node.is_extension:  # type: ignore[union-attr]
                 check_extension(value, expr, child.absolute_url, self.issues)
+                url = value.get("url")
+                if type(url) is str and url in core_contexts():
+                    self.extension_context(url, child, expr)
+                    if url == resource_rules.NARRATIVE_LINK:
+                        resource_rules.narrative_link(value, expr, self.issues, self.anchors)
             elif node.name in resource_rules.RULES:  # type: ignore[union-attr]
                 resource_rules.RULES[node.name](value, expr, self.issues, self.anchors)  # type: ignore[union-attr]
             if child.value_set is not None:
@@ -181,6 +191,25 @@ class StructureWalk:
             bindings.check_code(value, child.value_set, expr, self.issues)
         if child.invariants and self.collect:
             self.sites.append((child.invariants, value, child.type, expr, self.resource, self.root))
+
+    def extension_context(self, url: str, child: Child, expr: str) -> None:
+        """A core extension only where its definition's context allows (extensibility.html#context)."""
+        owner = child.path.rpartition(".")[0]
+        # Not judged: a part of a complex extension (the url is the part name), and the conformance
+        # resources, whose tooling extensions have been given wider contexts since 4.0.1
+        # (structuredefinition-fhir-type on ElementDefinition.type, capabilitystatement-expectation
+        # on CapabilityStatement.rest.resource): the reference validator judges those by the
+        # current definitions, which we do not hold.
+        if owner == "Extension" or self.resource.get("resourceType") in _CONFORMANCE:
+            return
+        if owner == "Element" and self.primitive_owner:
+            owner = self.primitive_owner
+        inner = _INDEX.sub("", expr[len(self.resource_expr):]).rpartition(".")[0].replace("._", ".")
+        rooted = f"{self.resource.get('resourceType')}{inner}"
+        contexts = core_contexts()[url]
+        if not context_allows(contexts, owner, rooted, self.model.is_a):
+            self.issues.append(issue("ext-context", expr, url=url, owner=rooted or owner,
+                                     contexts=" | ".join(contexts)))
 
     # --- properties the node does not define --------------------------------------------
     def stray(self, obj: dict, key: str, value: Any, node: Node, expr: str) -> None:
@@ -205,6 +234,13 @@ class StructureWalk:
 
     def primitive_extension(self, obj: dict, name: str, value: Any, child: Child, expr: str) -> None:
         """``_name``: the id and extensions of primitive ``name`` (json.html#primitive)."""
+        outer, self.primitive_owner = self.primitive_owner, child.path
+        try:
+            self._primitive_extension(obj, name, value, child, expr)
+        finally:
+            self.primitive_owner = outer
+
+    def _primitive_extension(self, obj: dict, name: str, value: Any, child: Child, expr: str) -> None:
         if value is None:
             self.issues.append(issue("struct-null", expr))
         elif not child.array:
@@ -238,6 +274,14 @@ class StructureWalk:
             if len(value) == 1 and "id" in value:
                 self.issues.append(issue("ele-1", expr))
             self.object(value, self.model.element, expr)
+
+
+# https://hl7.org/fhir/R4/conformance-module.html and terminology-module.html
+_CONFORMANCE = frozenset({
+    "CapabilityStatement", "StructureDefinition", "ImplementationGuide", "SearchParameter", "MessageDefinition",
+    "OperationDefinition", "CompartmentDefinition", "StructureMap", "GraphDefinition", "ExampleScenario",
+    "CodeSystem", "ValueSet", "ConceptMap", "NamingSystem", "TerminologyCapabilities"})
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def _has_extension_at(obj: dict, key: str, i: int) -> bool:

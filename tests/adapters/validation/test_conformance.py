@@ -108,7 +108,7 @@ def test_verdict_agreement(outcomes: list[Outcome]) -> None:
     print(f"\nverdict agreement with the reference validator: {agreed}/{len(outcomes)} "
           f"= {agreed / len(outcomes):.1%}")
     assert len(outcomes) == 156
-    assert agreed >= 128
+    assert agreed >= 137
 
 
 def test_no_error_where_the_reference_validator_finds_none(outcomes: list[Outcome]) -> None:
