@@ -7,13 +7,14 @@ parameters that put its type in the Patient compartment (compartmentdefinition-p
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select, text, tuple_, union_all
 
 from adapters.national.personal_code import PERSONAL_CODE_SYSTEM, code_forms, compact
 from ehr_core import definitions
@@ -100,14 +101,25 @@ def patients_of(conn: Connection, rt: str, id: str) -> tuple[str, ...]:
     """Patients whose compartment holds the current version of ``rt/id`` (from the index)."""
     if rt == "Patient":
         return (id,)
+    stmt = _patients_of_statement(rt)
+    if stmt is None:
+        return ()
+    return tuple(sorted(r[0] for r in conn.execute(stmt, {"rt": rt, "id": id})))
+
+
+@lru_cache(maxsize=None)
+def _patients_of_statement(rt: str):  # noqa: ANN202
+    # Every guarded read runs this. Built once per type as plain SQL: the parameter names come
+    # from the compartment definition, and an expanding IN re-rendered per call cost ~10x the
+    # 0.1 ms the query itself takes.
     params = compartment_params().get(rt)
     if not params:
-        return ()
-    ref = schema.sp_reference
-    rows = conn.execute(select(ref.c.target_id).where(
-        ref.c.resource_type == rt, ref.c.resource_id == id, ref.c.param.in_(params),
-        ref.c.target_type == "Patient").distinct()).all()
-    return tuple(sorted(r[0] for r in rows))
+        return None
+    if not all(re.fullmatch(r"[A-Za-z0-9_.:-]+", p) for p in params):
+        raise ValueError(f"unexpected compartment parameter names for {rt}: {params}")
+    names = ", ".join(f"'{p}'" for p in params)
+    return text(f"SELECT DISTINCT target_id FROM {schema.sp_reference.name} WHERE resource_type = :rt AND resource_id = :id "
+                f"AND param IN ({names}) AND target_type = 'Patient'")
 
 
 def patients_of_many(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
