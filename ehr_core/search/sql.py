@@ -13,7 +13,9 @@ One exception: a range filter (date, number, quantity) next to a selective one (
 reference, a code) is a correlated EXISTS instead. ``date=ge2010`` alone matches most of a
 table, and as an IN subquery SQLite materialises all of it before narrowing to the one
 patient's rows (150 ms at 200k resources); checked per candidate row through the
-``(type, id, param)`` index it costs a lookup per row of the patient.
+``(type, id, param)`` index it costs a lookup per row of the patient. PostgreSQL keeps the IN
+form: its planner chooses the semi-join order from statistics (the same query at 200k took
+7.4 ms with IN in an earlier run, 15.5 ms with the correlated form; not yet measured side by side).
 """
 from __future__ import annotations
 
