@@ -15,6 +15,7 @@ from ehr_core import errors
 # Questionnaire items, extensions in extensions) stays far below, and every later walk over the
 # resource is recursive, so a body nested deeper is refused here rather than half-way through.
 MAX_DEPTH = 100
+_TOO_DEEP = object()   # json.loads gave up on recursion (a JSON ``null`` body parses to None)
 
 
 class _Duplicate(ValueError):
@@ -69,10 +70,10 @@ def parse_json(body: bytes) -> object:
         raise errors.bad_request(f"Malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                                  rule="json-syntax") from None
     except RecursionError:
-        value = None
+        value = _TOO_DEEP
     except ValueError as exc:
         raise errors.bad_request(f"Invalid JSON: {exc}", rule="json-value") from None
     # Fewer brackets than the limit cannot nest past it: most bodies skip the walk.
-    if value is None or (text.count("{") + text.count("[") > MAX_DEPTH and _depth_exceeds(value, MAX_DEPTH)):
+    if value is _TOO_DEEP or (text.count("{") + text.count("[") > MAX_DEPTH and _depth_exceeds(value, MAX_DEPTH)):
         raise errors.bad_request(f"The JSON is nested more than {MAX_DEPTH} levels deep", rule="json-depth")
     return value
