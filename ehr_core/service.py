@@ -33,6 +33,8 @@ class Service:
         _register_operations(handler)
         from ehr_core.access.guard import Guard
         handler.guard = Guard(repo, settings)
+        from ehr_core.audit.journal import Projection
+        handler.before_unit_of_work.append(Projection(repo).before)   # AuditEvents from the journal
         from adapters.national.submissions import wire as wire_submissions
         wire_submissions(handler, repo)   # after the guard: its operations get access policies there
         from adapters.terminology.rest import wire as wire_terminology

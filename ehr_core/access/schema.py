@@ -100,3 +100,18 @@ break_glass = Table(
 )
 
 __all__ = ["signing_key", "client", "assertion_jti", "resource_origin", "ban", "hidden", "break_glass"]
+
+# Rule 22: the audit journal. Every access is first appended here as one compact row (the
+# actor and the access as recorded, ~400 bytes) in the request's own transaction or by the
+# audit writer; the AuditEvent resource and its search index rows are projected from it later
+# (ehr_core/audit/journal.py): when anyone looks at AuditEvents, and in the background when
+# the server is idle. A row leaves the journal in the same transaction that stores its
+# AuditEvent, under the same id.
+audit_journal = Table(
+    "audit_journal", metadata,
+    Column("id", String(ID), primary_key=True),          # the AuditEvent's id (UUIDv7: time order)
+    Column("patient_id", String(ID)),                    # NULL: an access concerning no patient
+    Column("recorded", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),                # JSON: actor, access, server (or the event)
+    Index("ix_audit_journal_patient", "patient_id"),
+)

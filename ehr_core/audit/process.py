@@ -1,17 +1,21 @@
 """The audit writer's database work in a process of its own.
 
-Writing an AuditEvent is a whole FHIR create (index extraction, ~20 index rows): about half a
-millisecond of CPU each, and a search that returns twenty patients' records leaves twenty. In
-the serving process that work holds the GIL against the requests; here it runs on another core
-and the serving process only ships the events (JSON over a pipe) and waits for the commit with
-the GIL released. The group commit, retries and ``EVK_AUDIT_SYNC`` semantics of
+The serving process ships each batch of journal rows (JSON over a pipe) and waits for the
+commit with the GIL released; the group commit, retries and ``EVK_AUDIT_SYNC`` semantics of
 ``writer.AuditWriter`` are unchanged: this is only its ``write_batch``.
+
+The same process projects AuditEvents from the journal while the server is idle
+(``ehr_core/audit/journal.py``): a thread at the lowest CPU priority that works only when no
+batch has arrived for a while, so the projection, the expensive part of the trail, never
+competes with requests for a core.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from multiprocessing.connection import Connection
 
 import orjson
@@ -29,11 +33,15 @@ def _serve(pipe: Connection, database_url: str) -> None:
 
     repo = Repository(make_engine(database_url))
     stats = trail.AuditStats()
+    last_batch = [time.monotonic()]
+    threading.Thread(target=_project_when_idle, args=(repo, last_batch), name="evk-audit-projector",
+                     daemon=True).start()
     while True:
         try:
             message = pipe.recv_bytes()
         except EOFError:    # the serving process is gone
             return
+        last_batch[0] = time.monotonic()
         try:
             events = orjson.loads(message)
             with repo.session(write=True) as s:
@@ -41,6 +49,27 @@ def _serve(pipe: Connection, database_url: str) -> None:
             pipe.send_bytes(b"ok")
         except Exception as exc:   # noqa: BLE001 - reported to the parent, which retries and logs
             pipe.send_bytes(b"error: " + repr(exc).encode())
+
+
+IDLE_SECONDS = 0.5      # no batch for this long: the server is idle enough to project
+
+
+def _project_when_idle(repo, last_batch: list[float]) -> None:  # noqa: ANN001
+    from ehr_core.audit import journal
+    try:    # Linux: a thread is a task with a priority of its own
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+    while True:
+        time.sleep(IDLE_SECONDS)
+        if time.monotonic() - last_batch[0] < IDLE_SECONDS:
+            continue
+        try:
+            while journal.project(repo, limit=journal.CHUNK) == journal.CHUNK \
+                    and time.monotonic() - last_batch[0] >= IDLE_SECONDS:
+                pass
+        except Exception:   # noqa: BLE001 - retried on the next idle moment; the rows stay journalled
+            log.warning("projecting AuditEvents from the journal failed", exc_info=True)
 
 
 class AuditProcess:

@@ -2,7 +2,9 @@
 
 One AuditEvent per patient touched: the guard adds each decision to the trail of the
 ``Session`` it runs in; a transaction Bundle's entries therefore share one event per patient.
-When they are written:
+Each is appended to the audit journal as one compact row (``journal.entry``); the AuditEvent
+resource is projected from it later (``ehr_core/audit/journal.py`` says when and why).
+When the rows are written:
 - a unit of work that commits and writes (create, update, delete, transaction Bundles, POST
   operations): just before its commit, in the same transaction — the audit is exactly as
   durable as the data, and costs no extra round trip;
@@ -19,8 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ehr_core.audit.event import Access, Actor, audit_event
-from ehr_core.storage.records import instant, now_micros
+from ehr_core.audit import journal
+from ehr_core.audit.event import Access, Actor
+from ehr_core.storage.records import now_micros
 
 
 __all__ = ["AuditTrail", "AuditStats"]
@@ -55,8 +58,9 @@ class AuditTrail:
         return found
 
     def events(self, *, failures_only: bool = False) -> list[dict]:
-        recorded = instant(now_micros())
-        return [audit_event(self.actor, a, recorded=recorded, server=self.server)
+        """The journal rows of this unit of work's accesses."""
+        recorded = now_micros()
+        return [journal.entry(self.actor, a, self.server, recorded)
                 for a in self.accesses.values() if not failures_only or a.outcome != "0"]
 
     def mark_failed(self, status: int, description: str) -> None:
@@ -92,9 +96,10 @@ def attach(session, trail_factory: Callable[[], AuditTrail], writer, stats: Audi
     return trail
 
 
-def write(s, events: list[dict], stats: AuditStats) -> None:  # noqa: ANN001
+def write(s, rows: list[dict], stats: AuditStats) -> None:  # noqa: ANN001
+    """Append journal rows inside the unit of work ``s`` (buffered with its other inserts)."""
     t0 = time.perf_counter()
-    for e in events:
-        s.create(e)
-    stats.events += len(events)
+    for row in rows:
+        s.insert_later("audit_journal", row)
+    stats.events += len(rows)
     stats.seconds += time.perf_counter() - t0

@@ -50,6 +50,9 @@ class Handler:
         self.published: dict[tuple[str, str], dict] = {}
         # type -> search answered by an adapter instead of the store (the terminology catalogue).
         self.published_searches: dict[str, Operation] = {}
+        # Run before a request opens its unit of work, so that what they store is in its
+        # snapshot (the audit journal's projection of AuditEvents, ehr_core/audit/journal.py).
+        self.before_unit_of_work: list[Callable[[FhirRequest], None]] = []
 
     @property
     def base(self) -> str:
@@ -58,6 +61,8 @@ class Handler:
     # --- entry points ----------------------------------------------------------------------
     def handle(self, req: FhirRequest) -> FhirResponse:
         try:
+            for prepare in self.before_unit_of_work:
+                prepare(req)
             if not req.segments and req.method == "POST":
                 from ehr_core.rest.bundle import process_bundle
                 return process_bundle(self, req)

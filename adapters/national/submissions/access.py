@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from ehr_core.access import rules as R
 from ehr_core.access.decision import Context, Decision
 from ehr_core.access.rules import Denied
+from ehr_core.audit import journal
 from ehr_core.audit.event import ENTITY_TYPE, OBJECT_ROLE, Access, Actor, audit_event
 from ehr_core.rest.messages import FhirResponse
 from ehr_core.storage.records import instant, now_micros
@@ -61,4 +62,4 @@ def _audit(ctx: Context, rule: str, outcome: str, description: str = "") -> None
         event["entity"].insert(0, {"what": {"reference": f"Organization/{p.organization_id}"},
                                    "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
                                    "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}})
-    guard.audit_writer.submit([event])
+    guard.audit_writer.submit([journal.entry_for_event(event, now_micros())])

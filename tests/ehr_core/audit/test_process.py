@@ -27,7 +27,7 @@ def _audit_events(svc: Service, patient: str) -> list[dict]:  # noqa: ANN001
     return [e["resource"] for e in resp.body.get("entry", [])]
 
 
-def test_reads_are_audited_from_the_audit_process(served):  # noqa: ANN001
+def _hospital_with_a_patient(served) -> tuple[Principal, str]:  # noqa: ANN001
     from ehr_core.auth.clients import ensure_organization
     org = ensure_organization(served.handler, "40003000001", "Test Hospital")
     hospital = Principal(SYSTEM, "h", name="h", organization_id=org, role="hospital", client_id="h",
@@ -37,6 +37,11 @@ def test_reads_are_audited_from_the_audit_process(served):  # noqa: ANN001
     assert resp.status == 200, resp.body
     patient = next(e["response"]["location"].split("/")[1] for e in resp.body["entry"]
                    if e["response"]["location"].startswith("Patient/"))
+    return hospital, patient
+
+
+def test_reads_are_audited_from_the_audit_process(served):  # noqa: ANN001
+    hospital, patient = _hospital_with_a_patient(served)
     before = len(_audit_events(served, patient))
     writer = served.handler.guard.audit_writer
     for _ in range(3):
@@ -54,3 +59,26 @@ def test_reads_are_audited_from_the_audit_process(served):  # noqa: ANN001
     served.handler.handle(FhirRequest("GET", f"Patient/{patient}", [], {}, None, principal=hospital))
     writer.flush()
     assert len(_audit_events(served, patient)) == before + 4
+
+
+def test_the_idle_audit_process_projects_the_journal(served):  # noqa: ANN001
+    import time
+
+    from sqlalchemy import func, select
+
+    from ehr_core.access.schema import audit_journal
+    hospital, patient = _hospital_with_a_patient(served)
+    for _ in range(3):
+        served.handler.handle(FhirRequest("GET", f"Patient/{patient}", [], {}, None, principal=hospital))
+    served.handler.guard.audit_writer.flush()
+
+    def pending() -> int:
+        with served.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(audit_journal)).scalar_one()
+    deadline = time.monotonic() + 20
+    while pending() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pending() == 0
+    with served.engine.connect() as c:
+        stored = c.exec_driver_sql("SELECT count(*) FROM resource WHERE resource_type = 'AuditEvent'").scalar_one()
+    assert stored >= 4      # the submission's own and the three reads, without anybody asking
