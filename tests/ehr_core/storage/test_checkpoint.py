@@ -42,3 +42,26 @@ def test_commits_do_not_checkpoint_and_the_thread_does(tmp_path):
 
 def test_only_for_sqlite_files():
     assert start_checkpointer(create_engine("sqlite://")) is None
+
+
+def test_a_steady_writer_does_not_grow_the_wal_without_bound(tmp_path, monkeypatch):
+    """PASSIVE checkpoints alone never rewind the WAL while commits keep coming; the RESTART
+    past ``RESTART_FRAMES`` does (the file grew to 3.8 GB in a 200k-resource load before)."""
+    from ehr_core.storage import checkpoint
+    monkeypatch.setattr(checkpoint, "RESTART_FRAMES", 256)          # 1 MiB of 4 KiB pages
+    db = tmp_path / "w.sqlite3"
+    engine = make_engine(f"sqlite:///{db}")
+    start_checkpointer(engine, interval=0.01)
+    wal = tmp_path / "w.sqlite3-wal"
+    largest = 0
+    with engine.connect() as c:
+        c.execute(text("CREATE TABLE t (x BLOB)"))
+        c.commit()
+        for _ in range(200):            # 40 MB in commits of 200 kB, 2 ms apart (a loader's parse time)
+            c.execute(text("INSERT INTO t VALUES (randomblob(200000))"))
+            c.commit()
+            time.sleep(0.002)
+            largest = max(largest, wal.stat().st_size)
+        assert c.execute(text("SELECT COUNT(*) FROM t")).scalar() == 200
+    assert largest < 20_000_000, f"the WAL reached {largest} bytes"
+    engine.dispose()
