@@ -113,6 +113,9 @@ def _transaction(h: Handler, bundle: dict, requests: list[FhirRequest], submissi
         if submission is not None:
             h.submissions.accepted(submission, s)     # committed with the data
     entries = [_response_entry(h, responses[i]) for i in range(len(requests))]
+    if submission is not None:       # a submission's warnings reach its sender with each entry
+        for i, notes in submission.warnings.items():
+            entries[i]["response"].setdefault("outcome", operation_outcome(notes))
     return FhirResponse(200, _response_bundle("transaction-response", entries))
 
 
@@ -227,9 +230,11 @@ def _validate_all(h: Handler, requests: list[FhirRequest], s: Session, bound: se
             try:
                 body = sub.body if sub.method == "POST" else without_server_meta(sub.body)
                 plain_create = sub.method == "POST" and not sub.header("if-none-exist")
-                h.check(body, path=f"Bundle.entry[{sub.index}].resource", exists=exists,  # type: ignore[attr-defined]
-                        owner=owner if plain_create else None, validator=validator)
+                notes = h.check(body, path=f"Bundle.entry[{sub.index}].resource", exists=exists,  # type: ignore[attr-defined]
+                                owner=owner if plain_create else None, validator=validator)
                 sub.validated = True
+                if submission is not None and notes:
+                    submission.warnings[sub.index] = notes  # type: ignore[attr-defined]
             except errors.FhirError as exc:
                 issues.extend(exc.issues)
                 status = min(status, exc.status)

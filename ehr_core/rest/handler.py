@@ -250,14 +250,14 @@ class Handler:
     def check(self, resource: dict, *, path: str | None = None,
               exists: Callable[[str, str], bool] | None = None,
               owner: Callable[[str, str, str], str | None] | None = None,
-              validator: Validator | None = None) -> None:
+              validator: Validator | None = None) -> list[Issue]:
         """Validate before storing (with ``validator``, else the handler's); every error at once.
         A validator that declares ``resolves_references`` also gets the store: ``exists(type, id)``
         for references and, on a plain create, ``owner(type, system, value)`` for duplicate
-        business identifiers."""
+        business identifiers. Returns the warnings and information of a resource that passed."""
         validator = validator or self.validator
         if validator is None:
-            return
+            return []
         if exists is not None and getattr(validator, "resolves_references", False):
             found = validator.validate(resource, path=path, exists=exists, owner=owner)  # type: ignore[call-arg]
         else:
@@ -266,6 +266,7 @@ class Handler:
         if issues:
             status = 400 if any(i.code in STRUCTURAL for i in issues) else 422
             raise errors.FhirError(status, issues)
+        return found
 
     @staticmethod
     def exists_in(s: Session, also: set[str] = frozenset()) -> Callable[[str, str], bool]:  # type: ignore[assignment]

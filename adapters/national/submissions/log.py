@@ -61,7 +61,7 @@ class SubmissionLog:
         return submission_validator(self.handler), list(sub.envelope)
 
     def accepted(self, sub: Submission, s: Session) -> None:
-        sub.write(s.conn, ACCEPTED, 200)
+        sub.write(s.conn, ACCEPTED, 200, [i for _, notes in sorted(sub.warnings.items()) for i in notes])
 
     def sandbox_run(self, req: FhirRequest, s: Session, body: object, issues: list[Issue]) -> None:
         """A ``$validate`` by a system: recorded in the run's own (write) unit of work."""

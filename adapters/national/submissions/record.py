@@ -29,6 +29,8 @@ class Submission:
     resources: list[object]                   # per Bundle entry (or the one resource checked)
     tier: str | None = None                   # known once the client's registration was read
     envelope: list[Issue] = field(default_factory=list)   # a strict submission's envelope issues
+    # Entry index -> the warnings of an entry that passed (kept in the log of an accepted one).
+    warnings: dict[int, list[Issue]] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     received: int = field(default_factory=now_micros)
 

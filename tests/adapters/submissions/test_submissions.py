@@ -153,3 +153,23 @@ def test_paged_newest_first(site: Site) -> None:
     assert times == sorted(times, reverse=True)
     assert len(listed(site, "strict", "?outcome=accepted")) == 3
     assert site.get("strict", "$submissions?_count=x").status_code == 400
+
+
+def test_an_accepted_submission_keeps_its_warnings_and_returns_them_with_the_entry(site: Site) -> None:
+    bundle = nationalise(synthea_bundle(0))
+    # A well-formed ATC substance the shipped fragment lacks: accepted with evk-atc-unconfirmed.
+    index, request = next((i, e["resource"]) for i, e in enumerate(bundle["entry"])
+                          if e["resource"]["resourceType"] == "MedicationRequest")
+    request["medicationCodeableConcept"] = {"coding": [{"system": "http://www.whocc.no/atc", "code": "N02BE01"}]}
+    resp = site.post("strict", "", bundle)
+    assert resp.status_code == 200, resp.text
+    entries = resp.json()["entry"]
+    outcome = entries[index]["response"]["outcome"]
+    assert rule_ids(outcome) == ["evk-atc-unconfirmed"]
+    assert outcome["issue"][0]["severity"] == "warning"
+    assert outcome["issue"][0]["expression"][0].startswith(f"Bundle.entry[{index}].resource.medicationCodeableConcept")
+    assert sum("outcome" in e["response"] for e in entries) == 1
+    (record,) = listed(site, "strict")
+    assert record["outcome"] == "accepted"
+    assert rule_ids(record["issues"]) == ["evk-atc-unconfirmed"]
+    assert all(errors == 0 for _, errors in record["categories"].values())
