@@ -107,6 +107,27 @@ def reindex(batch: int) -> None:
     run(engine, batch=batch, progress=lambda done, rt: click.echo(f"{done} resources reindexed ({rt})", err=True))
 
 
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("project")
+def audit_project() -> None:
+    """Store every journalled access as its AuditEvent now (evk serve does it when idle)."""
+    from ehr_core.audit import journal
+    from ehr_core.settings import load_settings
+    from ehr_core.storage.engine import make_engine
+    from ehr_core.storage.repository import Repository
+
+    repo = Repository(make_engine(load_settings().database_url))
+    total = 0
+    while (n := journal.project(repo, limit=journal.CHUNK)):
+        total += n
+        click.echo(f"{total} AuditEvents projected", err=True)
+    click.echo(f"{total} AuditEvents projected; the journal is empty")
+
+
 from ehr_core.auth.cli import clients, register  # noqa: E402  (identity and register commands)
 
 main.add_command(clients)

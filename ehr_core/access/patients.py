@@ -115,9 +115,7 @@ def _patients_of_statement(rt: str):  # noqa: ANN202
     params = compartment_params().get(rt)
     if not params:
         return None
-    if not all(re.fullmatch(r"[A-Za-z0-9_.:-]+", p) for p in params):
-        raise ValueError(f"unexpected compartment parameter names for {rt}: {params}")
-    names = ", ".join(f"'{p}'" for p in params)
+    names = ", ".join(f"'{p}'" for p in _checked(params))
     return text(f"SELECT DISTINCT target_id FROM {schema.sp_reference.name} WHERE resource_type = :rt AND resource_id = :id "
                 f"AND param IN ({names}) AND target_type = 'Patient'")
 
@@ -133,18 +131,31 @@ def patients_of_many(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[
     for rt, id in keys:
         if rt in compartment_params():
             by_type.setdefault(rt, []).append(id)
-    ref = schema.sp_reference
     for rt, ids in by_type.items():
-        params = compartment_params()[rt]
         for i in range(0, len(ids), 500):
             # One type at a time: (resource_type, resource_id IN ...) uses the index on both
             # engines, where row-value IN lists would scan.
-            rows = conn.execute(select(ref.c.resource_id, ref.c.target_id).where(
-                ref.c.resource_type == rt, ref.c.resource_id.in_(ids[i:i + 500]), ref.c.param.in_(params),
-                ref.c.target_type == "Patient")).all()
-            for r in rows:
+            chunk = ids[i:i + 500]
+            values = {f"i{n}": v for n, v in enumerate(chunk)}
+            for r in conn.execute(_patients_of_many_statement(rt, len(chunk)), {"rt": rt, **values}):
                 out[(rt, r.resource_id)].add(r.target_id)
     return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+@lru_cache(maxsize=512)
+def _patients_of_many_statement(rt: str, n: int):  # noqa: ANN202
+    # Every audited search runs this (the patients of a page's entries). Plain SQL built once per
+    # (type, page size): select().where(in_(...)) built per call cost ~0.2 ms, 8x the query.
+    names = ", ".join(f"'{p}'" for p in _checked(compartment_params()[rt]))
+    marks = ", ".join(f":i{k}" for k in range(n))
+    return text(f"SELECT resource_id, target_id FROM {schema.sp_reference.name} WHERE resource_type = :rt "
+                f"AND resource_id IN ({marks}) AND param IN ({names}) AND target_type = 'Patient'")
+
+
+def _checked(params: tuple[str, ...]) -> tuple[str, ...]:
+    if not all(re.fullmatch(r"[A-Za-z0-9_.:-]+", p) for p in params):
+        raise ValueError(f"unexpected compartment parameter names: {params}")
+    return params
 
 
 def patients_in_resource(indexer, resource: dict) -> tuple[str, ...]:  # noqa: ANN001

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, delete, insert, select
 
 from ehr_core.access.schema import audit_journal as J
 from ehr_core.audit.event import Access, Actor, audit_event
@@ -70,18 +70,22 @@ def _event(row) -> dict:  # noqa: ANN001
                        server=body["server"])
 
 
-def project_in(s: Session, *, patients: Iterable[str] | None = None, ids: Iterable[str] | None = None,
-               limit: int | None = None) -> int:
-    """Move journal rows into the FHIR store as AuditEvents, inside the write unit of work ``s``.
-    ``patients``/``ids`` narrow which rows; ``limit`` caps how many (oldest first)."""
+def _narrowed(patients: Iterable[str] | None, ids: Iterable[str] | None) -> list:
     cond = []
     if patients is not None:
         cond.append(J.c.patient_id.in_(sorted(set(patients))))
     if ids is not None:
         cond.append(J.c.id.in_(sorted(set(ids))))
+    return cond
+
+
+def project_in(s: Session, *, patients: Iterable[str] | None = None, ids: Iterable[str] | None = None,
+               limit: int | None = None) -> int:
+    """Move journal rows into the FHIR store as AuditEvents, inside the write unit of work ``s``.
+    ``patients``/``ids`` narrow which rows; ``limit`` caps how many (oldest first)."""
+    cond = _narrowed(patients, ids)
     stmt = delete(J).where(*cond)
     if limit is not None:
-        from sqlalchemy import select
         oldest = select(J.c.id).where(*cond).order_by(J.c.id).limit(limit)
         stmt = delete(J).where(J.c.id.in_(oldest.scalar_subquery()))
     rows = s.conn.execute(stmt.returning(J.c.id, J.c.recorded, J.c.body)).all()
@@ -157,5 +161,13 @@ class Projection:
         wanted = scope(req)
         if wanted is None:
             return
-        while project(self.repo, patients=wanted.patients, ids=wanted.ids, limit=CHUNK) == CHUNK:
+        # Chunks keep each transaction short. A chunk that comes back short may have lost rows
+        # to a concurrent projector (PostgreSQL: it waited for that one's commit), so the loop
+        # ends only when nothing in scope is left.
+        while project(self.repo, patients=wanted.patients, ids=wanted.ids, limit=CHUNK) == CHUNK \
+                or self._left(wanted):
             pass
+
+    def _left(self, wanted: Scope) -> bool:
+        with self.repo.engine.connect() as c:
+            return c.execute(select(J.c.id).where(*_narrowed(wanted.patients, wanted.ids)).limit(1)).first() is not None

@@ -163,3 +163,19 @@ def test_the_journal_row_rebuilds_the_exact_event():
 ])
 def test_which_requests_project_first(url, expected):  # noqa: ANN001
     assert journal.scope(FhirRequest.from_url("GET", url)) == expected
+
+
+def test_evk_audit_project_empties_the_journal(hospital_world, monkeypatch):  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from ehr_core.cli import main
+    svc, hospital, (a, b) = hospital_world
+    for pid in (a, b, a):
+        _read(svc, hospital, f"Patient/{pid}")
+    svc.handler.guard.audit_writer.flush()
+    before = _stored_events(svc)
+    monkeypatch.setenv("EVK_DATABASE_URL", str(svc.engine.url.render_as_string(hide_password=False)))
+    result = CliRunner().invoke(main, ["audit", "project"])
+    assert result.exit_code == 0, result.output
+    assert "3 AuditEvents projected; the journal is empty" in result.output
+    assert _pending(svc) == 0 and _stored_events(svc) == before + 3
