@@ -139,6 +139,10 @@ def _bind_full_urls(h: Handler, s: Session, requests: list[FhirRequest]) -> dict
     """fullUrl -> "Type/id" for every entry that creates or updates a resource."""
     bindings: dict[str, str] = {}
     s.lock(*_condition_keys(requests))
+    # Conditional creates with the same criteria and no stored match: the first creates, the
+    # later ones match what it created (checked again when they run, after it was written), so
+    # a Bundle naming one patient twice by identifier does not store two.
+    planned: dict[str, str] = {}
     for sub in requests:
         seg = sub.segments
         full_url = getattr(sub, "full_url", None)
@@ -150,14 +154,20 @@ def _bind_full_urls(h: Handler, s: Session, requests: list[FhirRequest]) -> dict
             if sub.method == "POST" and len(seg) == 1:
                 existing = None
                 criteria = sub.header("if-none-exist")
-                if criteria:
-                    existing = conditional.existing_for_create(h, s, rt, criteria)
-                    sub.precondition_checked, sub.existing = True, existing
-                if existing is not None:
-                    target = existing.reference
+                key = conditional.lock_key(rt, conditional.criteria_params(criteria)) if criteria else None
+                if key in planned:
+                    target = planned[key]
                 else:
-                    sub.assigned_id = new_id()
-                    target = f"{rt}/{sub.assigned_id}"
+                    if criteria:
+                        existing = conditional.existing_for_create(h, s, rt, criteria)
+                        sub.precondition_checked, sub.existing = True, existing
+                    if existing is not None:
+                        target = existing.reference
+                    else:
+                        sub.assigned_id = new_id()
+                        target = f"{rt}/{sub.assigned_id}"
+                        if key is not None:
+                            planned[key] = target
             elif sub.method == "PUT" and len(seg) == 2:
                 target = f"{rt}/{seg[1]}"
             elif sub.method == "PUT" and len(seg) == 1 and sub.query:

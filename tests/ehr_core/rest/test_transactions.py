@@ -89,6 +89,24 @@ def test_conditional_references_and_if_none_exist(handler):  # noqa: ANN001
     assert ambiguous.status == 412
 
 
+def test_two_entries_with_the_same_if_none_exist_store_one_resource(handler):  # noqa: ANN001
+    org = {"resourceType": "Organization", "identifier": [{"system": SYSTEM, "value": "TWICE"}], "name": "Divreiz"}
+    first_url, second_url = "urn:uuid:8a7b7b9e-0000-4000-8000-0000000000d1", "urn:uuid:8a7b7b9e-0000-4000-8000-0000000000d2"
+    resp = call(handler, "POST", "", tx(
+        post(first_url, org, ifNoneExist=f"identifier={SYSTEM}|TWICE"),
+        post(second_url, org, ifNoneExist=f"identifier={SYSTEM}|TWICE"),
+        post("urn:uuid:8a7b7b9e-0000-4000-8000-0000000000d3",
+             {"resourceType": "Patient", "managingOrganization": {"reference": second_url}})))
+    assert resp.status == 200, resp.body
+    first, second, patient = resp.body["entry"]
+    assert first["response"]["status"] == "201 Created" and second["response"]["status"] == "200 OK"
+    created = first["response"]["location"].split("/_history")[0]
+    assert f"Organization/{second['resource']['id']}" == created          # the match, not a second one
+    assert len(call(handler, "GET", f"Organization?identifier={SYSTEM}|TWICE").body.get("entry", [])) == 1
+    stored = call(handler, "GET", patient["response"]["location"].split("/_history")[0]).body
+    assert stored["managingOrganization"]["reference"] == created     # bound to the one stored
+
+
 def test_processing_order_delete_before_create(handler):  # noqa: ANN001
     call(handler, "PUT", "Patient/old", {"resourceType": "Patient", "id": "old"})
     resp = call(handler, "POST", "", tx(
