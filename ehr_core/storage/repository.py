@@ -108,6 +108,12 @@ class Repository:
         conn = self.engine.connect()
         if write:
             conn = conn.execution_options(**write_options(self.engine))
+        elif not is_sqlite(self.engine):
+            # PostgreSQL reads in READ COMMITTED take a snapshot per statement inside a
+            # transaction or not, so BEGIN and COMMIT only cost two round trips per request
+            # (a guarded read is three statements). SQLite keeps its read transaction: that is
+            # what gives a read-only unit of work one snapshot there.
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         s = Session(self, conn, write=write)
         committed = False
         try:
@@ -140,8 +146,8 @@ class Session:
         self._pending: dict[str, list[dict]] = {}
         self._locked: set[int] = set()
         self._now = now_micros()
-        # A read-only unit of work sees one snapshot, so the access guard's look at a resource
-        # and the handler's read of it can share one query.
+        # A read-only unit of work looks at each resource once: the access guard decides on
+        # exactly the row the handler then returns, and the two share one query.
         self._current_seen: dict[tuple[str, str], StoredResource | None] | None = None if write else {}
 
     @property
