@@ -88,6 +88,7 @@ def run(url: str, n: int, queries: int) -> dict:
                 lat[who][mode].append(time.perf_counter() - t0)
                 assert resp.status == 200, resp.body
     guard.audit_enabled = True
+    guard.audit_writer.flush()      # before the temporary database goes away
     search = {who: {m: statistics.mean(v) * 1000 for m, v in d.items()} for who, d in lat.items()}
     engine.dispose()
     return {"ingest_resources_per_s": ingest, "search_mean_ms": search,

@@ -62,7 +62,7 @@ class Guard:
         write_batch = self._write_events
         if getattr(settings, "audit_process", False):
             from ehr_core.audit.process import AuditProcess
-            self.audit_process = AuditProcess(settings.database_url)
+            self.audit_process = AuditProcess(settings.database_url, durable=getattr(settings, "audit_sync", False))
             write_batch = self._counted(self.audit_process)
         self.audit_writer = AuditWriter(write_batch, sync=getattr(settings, "audit_sync", False))
         # (resource type or None, "$name") -> policy. Operations not listed are refused.
@@ -162,8 +162,7 @@ class Guard:
         return write
 
     def _write_events(self, events: list[dict]) -> None:
-        with self.repo.session(write=True) as s:
-            audit_trail.write(s, events, self.stats)
+        audit_trail.append_batch(self.repo, events, self.stats, durable=getattr(self.settings, "audit_sync", False))
 
     def _org_name(self, s: Session, org: str | None) -> str | None:
         if org is None:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 __all__ = ["AuditProcess"]
 
 
-def _serve(pipe: Connection, database_url: str) -> None:
+def _serve(pipe: Connection, database_url: str, durable: bool) -> None:
     """The child: write each batch in one transaction, answer the number written or the error."""
     from ehr_core.audit import trail
     from ehr_core.storage.engine import make_engine
@@ -44,8 +44,7 @@ def _serve(pipe: Connection, database_url: str) -> None:
         last_batch[0] = time.monotonic()
         try:
             events = orjson.loads(message)
-            with repo.session(write=True) as s:
-                trail.write(s, events, stats)
+            trail.append_batch(repo, events, stats, durable=durable)
             pipe.send_bytes(b"ok")
         except Exception as exc:   # noqa: BLE001 - reported to the parent, which retries and logs
             pipe.send_bytes(b"error: " + repr(exc).encode())
@@ -76,8 +75,9 @@ class AuditProcess:
     """``write_batch`` for ``AuditWriter``: sends the batch to the child and waits for its commit.
     A child that died is started again on the next batch."""
 
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, *, durable: bool = False):
         self.database_url = database_url
+        self.durable = durable
         self._lock = threading.Lock()
         self._pipe: Connection | None = None
         self._child: multiprocessing.process.BaseProcess | None = None
@@ -86,7 +86,8 @@ class AuditProcess:
         # spawn, not fork: the serving process has threads (event loop, audit writer, pool).
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        self._child = ctx.Process(target=_serve, args=(child, self.database_url), name="evk-audit", daemon=True)
+        self._child = ctx.Process(target=_serve, args=(child, self.database_url, self.durable), name="evk-audit",
+                                  daemon=True)
         self._child.start()
         child.close()
         self._pipe = parent

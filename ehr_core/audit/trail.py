@@ -103,3 +103,17 @@ def write(s, rows: list[dict], stats: AuditStats) -> None:  # noqa: ANN001
         s.insert_later("audit_journal", row)
     stats.events += len(rows)
     stats.seconds += time.perf_counter() - t0
+
+
+def append_batch(repo, rows: list[dict], stats: AuditStats, *, durable: bool) -> None:  # noqa: ANN001
+    """The audit writer's batch in a unit of work of its own. Not ``durable`` (the default: the
+    response did not wait for it), PostgreSQL commits it without waiting for the WAL flush, as
+    SQLite's ``synchronous=NORMAL`` does for everything: a crash of the database server or the
+    machine could lose the last fraction of a second of read audits, never corrupt them, and the
+    flush no longer costs every batch a disk sync (PostgreSQL, 200k resources, read by id from 8
+    clients with audit on: 668 -> 858 requests/s; 934 with audit off).
+    ``EVK_AUDIT_SYNC=1`` keeps every batch durable before the response leaves."""
+    with repo.session(write=True) as s:
+        if not durable and not s.sqlite:
+            s.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        write(s, rows, stats)

@@ -179,3 +179,21 @@ def test_evk_audit_project_empties_the_journal(hospital_world, monkeypatch):  # 
     assert result.exit_code == 0, result.output
     assert "3 AuditEvents projected; the journal is empty" in result.output
     assert _pending(svc) == 0 and _stored_events(svc) == before + 3
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_the_writer_s_batches_skip_the_wal_flush_unless_durable(service, durable):  # noqa: ANN001
+    from sqlalchemy import event
+
+    from ehr_core.audit import trail
+    seen: list[str] = []
+    listener = lambda conn, cur, st, params, ctx, many: seen.append(st)  # noqa: E731
+    event.listen(service.engine, "before_cursor_execute", listener)
+    try:
+        row = journal.entry(Actor("system", client_id="c"), Access("p1", "system", "TREAT", "21"), "s", 1)
+        trail.append_batch(service.repo, [row], trail.AuditStats(), durable=durable)
+    finally:
+        event.remove(service.engine, "before_cursor_execute", listener)
+    assert _pending(service, "p1") == 1
+    relaxed = any("synchronous_commit = off" in st for st in seen)
+    assert relaxed == (not durable and service.engine.dialect.name == "postgresql")
