@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from adapters.validation import StructureValidator
+from adapters.validation.options import NATIONAL_SUBMISSION
 from ehr_core import errors
 from ehr_core.errors import Issue, operation_outcome
 from ehr_core.rest.messages import FhirRequest, FhirResponse
@@ -26,10 +28,12 @@ DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
 
 def submission_validator(h: Handler) -> NationalValidator:
+    """The submission tier: every national rule on every resource, and the structural
+    validator's switches for real records (no markup in strings, no example URLs)."""
     v = getattr(h, "_sandbox_validator", None)
     if v is None:
-        structure = getattr(h.validator, "structure", None)
-        v = NationalValidator(structure, enforce="all")
+        structure = getattr(h.validator, "structure", None) or StructureValidator()
+        v = NationalValidator(structure.with_options(NATIONAL_SUBMISSION), enforce="all")
         h._sandbox_validator = v  # type: ignore[attr-defined]
     return v
 

@@ -63,6 +63,24 @@ RULES: dict[str, tuple[str, str, str]] = {
         "structure",
         "{element} of type {type} must be {expected}, found {found}",
         "Elementam {element} (tips {type}) jābūt {expected_lv}; atrastā vērtība ir {found_lv}"),
+    "content-html-in-string": (
+        "security",
+        "The string contains text that looks like an HTML tag ({tag!r}); markup is not allowed in a "
+        "string, because whoever displays the record could render it",
+        "Teksta virknē ir kaut kas līdzīgs HTML birkai ({tag!r}); iezīmēšana teksta virknē nav atļauta, "
+        "jo ierakstu attēlojot to varētu atveidot"),
+    "content-html-in-markdown": (
+        "security",
+        "The markdown contains what looks like an embedded HTML tag ({tag!r}); the presentation layer "
+        "will (or should) escape it: check that this is intended",
+        "Markdown tekstā ir kaut kas līdzīgs iegultai HTML birkai ({tag!r}); attēlojot to paredzēts "
+        "aizstāt ar drošu tekstu: pārbaudiet, vai tas ir domāts"),
+    "content-example-url": (
+        "value",
+        "Example URLs are not allowed here ({value!r}): example.org, example.com and acme.com are for "
+        "examples, not for real records",
+        "Parauga URL šeit nav atļauts ({value!r}): example.org, example.com un acme.com ir paredzēti "
+        "paraugiem, nevis īstiem ierakstiem"),
     "struct-primitive-format": (
         "value",
         "{value!r} is not a valid {type}",
@@ -226,10 +244,10 @@ RULES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def issue(rule: str, expression: str, **params: object) -> Issue:
-    """One error-severity Issue for ``rule`` at ``expression``."""
+def issue(rule: str, expression: str, *, severity: str = "error", **params: object) -> Issue:
+    """One Issue (an error unless said otherwise) for ``rule`` at ``expression``."""
     code, en, lv = RULES[rule]
-    return Issue("error", code, en.format(**params), (expression,), rule, lv.format(**params))
+    return Issue(severity, code, en.format(**params), (expression,), rule, lv.format(**params))
 
 
 # JSON value kinds, for "expected X, found Y" messages: English, Latvian dative (after

@@ -18,6 +18,7 @@ from . import bindings, resource_rules
 from .extensions import check_extension, context_allows, core_contexts
 from .messages import issue, type_issue
 from .model import COMPLEX, PRIMITIVE, Child, Model, Node
+from .options import DEFAULT, EXAMPLE_HOST, HTML_TAG, ValidationOptions
 from .primitives import Problem
 
 # A site where invariants are evaluated: (invariants, value, FHIR type name, expression,
@@ -29,10 +30,12 @@ class StructureWalk:
     """The state of one validation call (the model itself is shared and read-only)."""
 
     __slots__ = ("model", "issues", "sites", "collect", "resource", "root", "document", "partial", "_anchors",
-                 "resource_expr", "primitive_owner")
+                 "resource_expr", "primitive_owner", "options")
 
-    def __init__(self, model: Model, *, collect_sites: bool, partial: bool = False):
+    def __init__(self, model: Model, *, collect_sites: bool, partial: bool = False,
+                 options: ValidationOptions = DEFAULT):
         self.model = model
+        self.options = options
         self.issues: list[Issue] = []
         self.sites: list[Site] = []
         self.collect = collect_sites
@@ -189,8 +192,27 @@ class StructureWalk:
             self.issues.append(_primitive_issue(problem, child, value, expr))
         elif child.value_set is not None:
             bindings.check_code(value, child.value_set, expr, self.issues)
+        elif child.type in _CONTENT_CHECKED:
+            self.content(value, child.type, expr)
         if child.invariants and self.collect:
             self.sites.append((child.invariants, value, child.type, expr, self.resource, self.root))
+
+    def content(self, value: str, type_name: str, expr: str) -> None:
+        """What a valid value may still not carry: markup in text, example hosts in URLs."""
+        options = self.options
+        if type_name in _URL_TYPES:
+            if not options.example_urls and EXAMPLE_HOST.match(value):
+                self.issues.append(issue("content-example-url", expr, value=value))
+            return
+        tag = HTML_TAG.search(value) if "<" in value else None
+        if tag is None:
+            return
+        if type_name == "markdown":
+            severity = "warning" if options.html_in_markdown else "error"
+            self.issues.append(issue("content-html-in-markdown", expr, severity=severity, tag=tag[0][:40]))
+        else:
+            severity = "error" if options.security_checks else "information"
+            self.issues.append(issue("content-html-in-string", expr, severity=severity, tag=tag[0][:40]))
 
     def extension_context(self, url: str, child: Child, expr: str) -> None:
         """A core extension only where its definition's context allows (extensibility.html#context)."""
@@ -282,6 +304,8 @@ _CONFORMANCE = frozenset({
     "OperationDefinition", "CompartmentDefinition", "StructureMap", "GraphDefinition", "ExampleScenario",
     "CodeSystem", "ValueSet", "ConceptMap", "NamingSystem", "TerminologyCapabilities"})
 _INDEX = re.compile(r"\[\d+\]")
+_URL_TYPES = frozenset({"uri", "url", "canonical"})
+_CONTENT_CHECKED = _URL_TYPES | {"string", "markdown"}
 
 
 def _has_extension_at(obj: dict, key: str, i: int) -> bool:

@@ -14,6 +14,7 @@ from ehr_core.errors import Issue
 from .invariants import InvariantCatalogue
 from .messages import type_issue
 from .model import Model
+from .options import DEFAULT, ValidationOptions
 from .structure import StructureWalk
 
 
@@ -32,11 +33,18 @@ def invariant_compiler():  # noqa: ANN201
 class StructureValidator:
     """Validates parsed FHIR R4 JSON against the base StructureDefinitions.
 
-    ``invariants`` adds the FHIRPath constraint pass (the hot constraints run natively).
+    ``invariants`` adds the FHIRPath constraint pass (the hot constraints run natively);
+    ``options`` are the reference validator's verdict-changing switches (its defaults if not given).
     """
 
-    def __init__(self, *, invariants: bool = True):
+    def __init__(self, *, invariants: bool = True, options: ValidationOptions = DEFAULT):
+        self._invariants = invariants
         self._model, self._catalogue = _tables(invariants)
+        self.options = options
+
+    def with_options(self, options: ValidationOptions) -> StructureValidator:
+        """The same validator (same shared tables) with other switches."""
+        return StructureValidator(invariants=self._invariants, options=options)
 
     def validate(self, resource: dict, *, path: str | None = None) -> list[Issue]:
         """Every issue found in ``resource``; ``path`` prefixes each expression and defaults to
@@ -47,8 +55,13 @@ class StructureValidator:
         if path is None:
             rtype = resource.get("resourceType")
             path = rtype if type(rtype) is str and rtype else "Resource"
-        walk = StructureWalk(self._model, collect_sites=self._catalogue is not None, partial=partial)
+        walk = StructureWalk(self._model, collect_sites=self._catalogue is not None, partial=partial,
+                             options=self.options)
         walk.resource_at(resource, path)
         if self._catalogue is not None and walk.sites:
             walk.issues.extend(self._catalogue.evaluate(walk.sites))
+        if not self.options.contained:
+            # validateContains=IGNORE: neither the contained resources nor the container's rules
+            # about them (dom-2..5, whose failures are reported at contained[i]) are judged.
+            return [i for i in walk.issues if not any(".contained[" in e for e in i.expression)]
         return walk.issues

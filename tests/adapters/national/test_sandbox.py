@@ -79,3 +79,14 @@ def test_a_stored_business_identifier_is_reported_for_create_not_update(handler)
     assert found == [("error", "evk-identifier-duplicate", ["Patient.identifier[0]"])]
     assert rules(call(handler, "POST", "Patient/$validate?mode=update", patient(id=created.body["id"]))) == \
         [("information", "evk-valid", [])]
+
+
+def test_the_sandbox_refuses_markup_in_strings_and_example_urls(handler) -> None:  # noqa: ANN001
+    """A national record is shown in the portal and to partner states: no markup, no example hosts."""
+    p = patient()
+    p["name"][0]["text"] = "Jānis <script>alert(1)</script>"
+    p.setdefault("extension", []).append({"url": "http://example.org/fhir/StructureDefinition/x", "valueString": "v"})
+    found = rules(call(handler, "POST", "Patient/$validate", p))
+    assert ("error", "content-html-in-string", ["Patient.name[0].text"]) in found
+    assert ("error", "content-example-url", [f"Patient.extension[{len(p['extension']) - 1}].url"]) in found
+    assert stored(handler) == 0

@@ -29,11 +29,12 @@ BROKEN = {
 
 
 def test_public_surface() -> None:
-    assert validation.__all__ == ["ProfileSet", "StructureValidator", "invariant_compiler"]
+    assert validation.__all__ == ["ProfileSet", "StructureValidator", "ValidationOptions", "invariant_compiler"]
     signature = inspect.signature(StructureValidator.validate)
     assert list(signature.parameters) == ["self", "resource", "path"]
     assert signature.parameters["path"].kind is inspect.Parameter.KEYWORD_ONLY
     assert inspect.signature(StructureValidator).parameters["invariants"].default is True
+    assert StructureValidator().options == validation.ValidationOptions()   # the reference validator's defaults
 
 
 def test_every_issue_is_complete(validator) -> None:  # noqa: ANN001
