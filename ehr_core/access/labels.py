@@ -16,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from ehr_core.storage import schema
+from ehr_core.storage.constants import constant_in
 
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -68,7 +69,7 @@ def sensitive_clause(r) -> ColumnElement[bool]:  # noqa: ANN001
     query materialising every labelled resource first.
     """
     t = schema.sp_token.alias()
-    test = or_(*(and_(t.c.system == system, t.c.code.in_(codes)) for system, codes in SENSITIVE.items()))
+    test = or_(*(and_(t.c.system == system, constant_in(t.c.code, codes)) for system, codes in SENSITIVE.items()))
     return exists().where(t.c.resource_type == r.c.resource_type, t.c.resource_id == r.c.id,
                           t.c.param == "_security", test)
 

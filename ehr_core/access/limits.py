@@ -14,6 +14,7 @@ from ehr_core.access import rules as R
 from ehr_core.access import schema as access_schema
 from ehr_core.access.grants import Limit
 from ehr_core.storage import schema
+from ehr_core.storage.constants import constant_in
 
 AUDIT_TAG_SYSTEM = "https://evk.lv/fhir/CodeSystem/audit-tag"
 SELF_ACCESS = "self-access"
@@ -57,13 +58,12 @@ def designated_institution(organization_id: str, system: str, codes: tuple[str, 
     def allows(r):  # noqa: ANN001, ANN202
         t = schema.sp_token.alias()
         return exists().where(t.c.resource_type == "Organization", t.c.resource_id == organization_id,
-                              t.c.param == "type", t.c.system == system, t.c.code.in_(codes))
+                              t.c.param == "type", t.c.system == system, constant_in(t.c.code, codes))
     return Limit(R.DECLARATIONS, 403, "declarations are read by designated institutions only", allows)
 
 
 def types(allowed: frozenset[str], rule: str, reason: str) -> Limit:
-    names = sorted(allowed)
-    return Limit(rule, 403, reason, lambda r: r.c.resource_type.in_(names) if names else false())
+    return Limit(rule, 403, reason, lambda r: constant_in(r.c.resource_type, allowed))
 
 
 def no_audit() -> Limit:
@@ -121,4 +121,4 @@ def active_prescriptions() -> Limit:
 
 
 def directory() -> Limit:
-    return Limit(R.DIRECTORY, 403, "not directory data", lambda r: r.c.resource_type.in_(sorted(labels.DIRECTORY_TYPES)))
+    return Limit(R.DIRECTORY, 403, "not directory data", lambda r: constant_in(r.c.resource_type, labels.DIRECTORY_TYPES))

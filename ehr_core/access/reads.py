@@ -13,7 +13,7 @@ from ehr_core.access import binary, labels, limits, scoping
 from ehr_core.access import patients as pt
 from ehr_core.access import rules as R
 from ehr_core.access.decision import Context, Decision
-from ehr_core.access.evaluate import evaluate, no_grant_verdict, refusal
+from ehr_core.access.evaluate import evaluate, evaluate_read, no_grant_verdict, refusal
 from ehr_core.access.grants import READ, SEARCH, Entitlements, Grant
 from ehr_core.access.rules import Denied
 from ehr_core.rest.messages import FhirResponse
@@ -94,7 +94,11 @@ def decide_read(ctx: Context) -> Decision:
     it, s = ctx.it, ctx.s
     rt, id = it.resource_type, it.id
     assert rt is not None and id is not None
-    current = s.current(rt, id)
+    grants = ctx.ents.with_action(READ)
+    current, patients, (grant, failed, covering, _) = evaluate_read(
+        s.conn, rt, id, grants, scoping.clause(ctx.principal, "r"),
+        reuse=ctx.principal if ctx.principal.is_system else None)
+    s.remember_current(rt, id, current)
     if current is None:
         _scope_or_deny(ctx, rt, "r")
         return Decision(R.allow(R.DENY_BY_DEFAULT, "unknown id: the handler answers 404"), audit=False)
@@ -104,11 +108,7 @@ def decide_read(ctx: Context) -> Decision:
         if patients and set(patients) <= set(ctx.ents.own_patients):
             return Decision(R.allow(R.SELF, "own deleted resource"), patients=patients, entities=[f"{rt}/{id}"])
         raise Denied(R.deny(R.DENY_BY_DEFAULT, "deleted", 404), patients)
-    patients = pt.patients_of(s.conn, rt, id)
     _scope_or_deny(ctx, rt, "r", patients)
-    grants = ctx.ents.with_action(READ)
-    grant, failed, covering, _ = evaluate(s.conn, rt, id, grants, scoping.clause(ctx.principal, "r"),
-                                          reuse=ctx.principal if ctx.principal.is_system else None)
     if grant is None and rt == "Binary" and not failed:
         return binary.decide_read(ctx, current)        # decided by its securityContext
     if grant is None:

@@ -181,6 +181,12 @@ class Session:
             return seen[key]
         return self._fetch_current(resource_type, id, for_update=for_update)
 
+    def remember_current(self, resource_type: str, id: str, found: StoredResource | None) -> None:
+        """The current row as fetched by another statement (the access check's): a read unit of
+        work then does not fetch it again."""
+        if self._current_seen is not None and not self._pending:
+            self._current_seen[(resource_type, id)] = found
+
     def _fetch_current(self, resource_type: str, id: str, *, for_update: bool) -> StoredResource | None:
         self.flush()
         q = _CURRENT_FOR_UPDATE if for_update and not self.sqlite else _CURRENT
