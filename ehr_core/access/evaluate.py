@@ -33,7 +33,7 @@ def _statement(rt: str, grants: list[Grant], scope_clause, covers_only: bool,  #
         if covers_only:
             continue
         for li, lim in enumerate(g.limits):
-            cols.append(lim.allows(r).label(f"g{gi}_{li}"))
+            cols.append(lim.allows_for(r, only).label(f"g{gi}_{li}"))
             index.append((gi, li))
     cols.append((scope_clause(r) if scope_clause is not None else r.c.id.is_not(None)).label("scope"))
     if with_row:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy.sql.elements import False_, True_
 
 from ehr_core.access import patients as pt
 
@@ -35,6 +36,24 @@ class Limit:
     status: int                 # 404 where even existence must not show, else 403
     reason: str
     allows: Clause              # SQL: true for rows this limit lets through
+    # What the limit is known to do by resource type, so that a search or read of known types
+    # gets a query without the other types' branches (PostgreSQL misjudges an OR of subplans that
+    # cannot match; the token search kept sorting every match instead of walking the index):
+    within: frozenset[str] | None = None     # outside these types it lets nothing through
+    only_types: bool = False                 # it is just the type test "within"
+    acts_on: frozenset[str] | None = None    # outside these types it lets everything through
+
+    def allows_for(self, r, types: frozenset[str] | None) -> ColumnElement[bool]:  # noqa: ANN001
+        """``allows(r)`` for rows whose type is one of ``types`` (None: any type)."""
+        if types is not None:
+            if self.within is not None:
+                if types.isdisjoint(self.within):
+                    return false()
+                if self.only_types and types <= self.within:
+                    return true()
+            if self.acts_on is not None and types.isdisjoint(self.acts_on):
+                return true()
+        return self.allows(r)
 
 
 @dataclass(frozen=True)
@@ -53,7 +72,13 @@ class Grant:
         return true() if self.patients is None else pt.in_compartment(r, self.patients, types)
 
     def clause(self, r, types: frozenset[str] | None = None) -> ColumnElement[bool]:  # noqa: ANN001
-        return and_(self.covers(r, types), *(lim.allows(r) for lim in self.limits))
+        parts = [self.covers(r, types), *(lim.allows_for(r, types) for lim in self.limits)]
+        # Folded here, not left to the database: PostgreSQL pulls an EXISTS up into a join only
+        # when it is not under an OR, and it simplifies "false OR x" only after that step.
+        if any(isinstance(p, False_) for p in parts):
+            return false()
+        parts = [p for p in parts if not isinstance(p, True_)]
+        return and_(*parts) if parts else true()
 
     def names_patient(self, patient_id: str) -> bool | None:
         """True/False when the grant lists its patients; None when it is a query or unbounded."""

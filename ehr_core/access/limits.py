@@ -23,6 +23,10 @@ __all__ = ["sensitive", "hidden", "no_declarations", "types", "no_audit", "self_
            "document_bans", "origin", "active_prescriptions", "only_declarations", "directory"]
 
 
+_CONSENT = frozenset({"Consent"})
+_AUDIT_EVENT = frozenset({"AuditEvent"})
+
+
 def sensitive() -> Limit:
     return Limit(R.SENSITIVE_14, 404, "sensitive data of a ward aged 14 or more",
                  lambda r: not_(labels.sensitive_clause(r)))
@@ -44,12 +48,12 @@ def hidden(patient_ids: Iterable[str]) -> Limit:
 
 
 def no_declarations(rule: str, reason: str) -> Limit:
-    return Limit(rule, 403, reason, lambda r: not_(labels.declaration_clause(r)))
+    return Limit(rule, 403, reason, lambda r: not_(labels.declaration_clause(r)), acts_on=_CONSENT)
 
 
 def only_declarations() -> Limit:
     return Limit(R.DECLARATIONS, 403, "a designated institution reads declarations only",
-                 labels.declaration_clause)
+                 labels.declaration_clause, within=_CONSENT)
 
 
 def designated_institution(organization_id: str, system: str, codes: tuple[str, ...]) -> Limit:
@@ -63,12 +67,13 @@ def designated_institution(organization_id: str, system: str, codes: tuple[str, 
 
 
 def types(allowed: frozenset[str], rule: str, reason: str) -> Limit:
-    return Limit(rule, 403, reason, lambda r: constant_in(r.c.resource_type, allowed))
+    return Limit(rule, 403, reason, lambda r: constant_in(r.c.resource_type, allowed),
+                 within=frozenset(allowed), only_types=True)
 
 
 def no_audit() -> Limit:
     return Limit(R.AUDIT_VIEW, 403, "the audit trail is for the patient and proxies with audit-view",
-                 lambda r: r.c.resource_type != "AuditEvent")
+                 lambda r: r.c.resource_type != "AuditEvent", acts_on=_AUDIT_EVENT)
 
 
 def self_access_hidden() -> Limit:
@@ -78,7 +83,8 @@ def self_access_hidden() -> Limit:
         tagged = select(t.c.resource_id).where(t.c.resource_type == "AuditEvent", t.c.param == "_tag",
                                                t.c.system == AUDIT_TAG_SYSTEM, t.c.code == SELF_ACCESS)
         return not_(and_(r.c.resource_type == "AuditEvent", r.c.id.in_(tagged)))
-    return Limit(R.SELF_AUDIT_HIDDEN, 404, "own accesses are hidden from one's audit view", allows)
+    return Limit(R.SELF_AUDIT_HIDDEN, 404, "own accesses are hidden from one's audit view", allows,
+                 acts_on=_AUDIT_EVENT)
 
 
 def ban_applies(b, practitioner_id: str | None, organizations: Iterable[str]):  # noqa: ANN001, ANN201
@@ -117,8 +123,10 @@ def active_prescriptions() -> Limit:
         t = schema.sp_token.alias()
         return and_(r.c.resource_type == "MedicationRequest", r.c.id.in_(select(t.c.resource_id).where(
             t.c.resource_type == "MedicationRequest", t.c.param == "status", t.c.code == "active")))
-    return Limit(R.PHARMACIST, 403, "pharmacists read active e-prescriptions only", allows)
+    return Limit(R.PHARMACIST, 403, "pharmacists read active e-prescriptions only", allows,
+                 within=frozenset({"MedicationRequest"}))
 
 
 def directory() -> Limit:
-    return Limit(R.DIRECTORY, 403, "not directory data", lambda r: constant_in(r.c.resource_type, labels.DIRECTORY_TYPES))
+    return Limit(R.DIRECTORY, 403, "not directory data", lambda r: constant_in(r.c.resource_type, labels.DIRECTORY_TYPES),
+                 within=frozenset(labels.DIRECTORY_TYPES), only_types=True)

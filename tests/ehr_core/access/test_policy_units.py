@@ -100,3 +100,31 @@ def test_a_hidden_item_answers_word_for_word_like_an_unknown_one():
 def test_refusals_name_their_rule():
     err = R.deny(R.TREATING, "no treating relationship").error("Observation/1")
     assert err.status == 403 and err.issues[0].rule == "access-16" and "rule 16" in err.issues[0].diagnostics
+
+
+def test_limits_by_type_fold_into_the_clause_when_the_types_are_known():
+    """A search of one type carries no other type's branch: PostgreSQL pulls an EXISTS up into
+    a join only when it is not under an OR, and simplifies "false OR x" too late for that."""
+    from sqlalchemy import or_
+    from sqlalchemy.dialects import postgresql
+
+    from ehr_core.access import limits
+    from ehr_core.access.entitlements import directory_grant
+    from ehr_core.access.grants import Grant
+    from ehr_core.storage import schema
+
+    r = schema.resource.alias("r")
+
+    def sql(clause) -> str:  # noqa: ANN001
+        return str(clause.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
+
+    directory = directory_grant()
+    assert sql(directory.clause(r, frozenset({"Observation"}))) == "false"
+    assert sql(directory.clause(r, frozenset({"Organization", "Location"}))) == "true"
+    assert "IN ('ActivityDefinition'" in sql(directory.clause(r))          # any type: the test stays
+    hospital = Grant(R.BACKEND_CLIENT, "organization", None, limits=(limits.origin("org-1"),))
+    designated = Grant(R.DECLARATIONS, "designated-institution", None, limits=(limits.only_declarations(),))
+    folded = sql(or_(*(g.clause(r, frozenset({"Observation"})) for g in (directory, hospital, designated))))
+    assert folded.startswith("EXISTS (SELECT") and "false" not in folded
+    assert sql(limits.no_audit().allows_for(r, frozenset({"Observation"}))) == "true"
+    assert sql(limits.no_audit().allows_for(r, frozenset({"AuditEvent"}))) == "r.resource_type != 'AuditEvent'"
