@@ -118,31 +118,42 @@ def measure(url: str, seconds: float, *, audit: bool = True, workers: int = 2) -
 
 
 def explain(url: str) -> dict[str, list[str]]:
-    """EXPLAIN of the SQL the engine runs for each common shape (PostgreSQL)."""
-    from ehr_core.search.engine import execute_search
-    from ehr_core.search.query import parse_search
-    from urllib.parse import parse_qsl
+    """EXPLAIN of every statement a common shape runs (PostgreSQL), as the server runs it: the
+    search goes through the core with the benchmark's hospital token, so the plans include the
+    access clause the guard adds (the audit is off: its writes are not the search)."""
+    from bench.auth import hospital
+    from ehr_core.rest.messages import FhirRequest
+    from ehr_core.service import Service
+    from ehr_core.settings import Settings
     engine = make_engine(url)
+    svc = Service.from_settings(Settings(database_url=url, demo_data=False), engine=engine)
+    svc.handler.guard.audit_enabled = False
+    principal = hospital(url)[0]
     sample = _sample(url)
     plans: dict[str, list[str]] = {}
     for name, make in queries(sample).items():
-        if name == "everything":
-            continue
-        path, _, qs = make().partition("?")
+        path = make()
         captured: list[tuple[str, object]] = []
 
         def grab(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-            captured.append((statement, parameters))
+            if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                captured.append((statement, parameters))
 
-        with engine.connect() as c:
-            event.listen(engine, "before_cursor_execute", grab)
-            execute_search(c, parse_search(path, parse_qsl(qs)))
+        event.listen(engine, "before_cursor_execute", grab)
+        try:
+            resp = svc.handler.handle(FhirRequest.from_url("GET", path, principal=principal))
+        finally:
             event.remove(engine, "before_cursor_execute", grab)
-            statement, params = captured[0]
+        if resp.status != 200:
+            raise RuntimeError(f"{path}: {resp.status} {str(resp.body)[:300]}")
+        lines = [f"-- {path}"]
+        with engine.connect() as c:
             raw = c.connection.driver_connection
-            with raw.cursor() as cur:
-                cur.execute("EXPLAIN " + statement, params)
-                plans[name] = [row[0] for row in cur.fetchall()]
+            for i, (statement, params) in enumerate(captured):
+                with raw.cursor() as cur:
+                    cur.execute("EXPLAIN " + statement, params)
+                    lines += [f"-- statement {i + 1} of {len(captured)}"] + [row[0] for row in cur.fetchall()]
+        plans[name] = lines
     engine.dispose()
     return plans
 
@@ -181,6 +192,8 @@ def main() -> None:
                     100 * (runs["off"]["mix_8_clients"]["rps"] / runs["on"]["mix_8_clients"]["rps"] - 1), 1)
             if url.startswith("postgresql"):
                 result["explain"] = explain(url)
+                result["explain_seq_scans"] = {k: sum("Seq Scan" in line for line in v)
+                                               for k, v in result["explain"].items()}
         finally:
             _drop(pg_name)
     print(json.dumps(result, indent=2))
