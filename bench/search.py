@@ -107,6 +107,7 @@ def measure(url: str, seconds: float, *, audit: bool = True, workers: int = 2) -
         if shutil.which("wrk"):
             shapes = [make for name, make in queries(sample).items() if name != "everything"]
             paths = [f"/fhir/{random.choice(shapes)()}" for _ in range(5000)]
+            wrk_get(base, paths, 3, 8, headers)     # warm: caches, prepared statements; steady state is measured
             out["mix_8_clients"] = wrk_get(base, paths, seconds, 8, headers)
         else:   # Python clients in processes: they take CPU from the server on two cores
             until = time.time() + seconds

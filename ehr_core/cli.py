@@ -41,8 +41,11 @@ def serve(host: str, port: int, workers: int) -> None:
     else:
         from ehr_core.api import create_app
         from ehr_core.storage.checkpoint import start_checkpointer
+        from ehr_core import heap
         start_checkpointer(service.engine)
-        uvicorn.run(create_app(service), **options)
+        app = create_app(service)
+        heap.settle(service)
+        uvicorn.run(app, **options)
 
 
 @main.group()

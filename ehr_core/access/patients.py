@@ -133,14 +133,21 @@ def patients_of_many(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[
         if rt in compartment_params():
             by_type.setdefault(rt, []).append(id)
     for rt, ids in by_type.items():
-        for i in range(0, len(ids), 500):
+        for i in range(0, len(ids), _MAX_IDS):
             # One type at a time: (resource_type, resource_id IN ...) uses the index on both
-            # engines, where row-value IN lists would scan.
-            chunk = ids[i:i + 500]
-            values = {f"i{n}": v for n, v in enumerate(chunk)}
-            for r in conn.execute(_patients_of_many_statement(rt, len(chunk)), {"rt": rt, **values}):
+            # engines, where row-value IN lists would scan. The list is padded to a power of two
+            # (repeating its last id): a handful of statement texts per type, which PostgreSQL
+            # keeps prepared per connection, instead of one new text, parsed and planned, per
+            # page size ($everything's pages hold every count of every type).
+            chunk = ids[i:i + _MAX_IDS]
+            size = 1 << (len(chunk) - 1).bit_length()
+            values = {f"i{n}": chunk[min(n, len(chunk) - 1)] for n in range(size)}
+            for r in conn.execute(_patients_of_many_statement(rt, size), {"rt": rt, **values}):
                 out[(rt, r.resource_id)].add(r.target_id)
     return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+_MAX_IDS = 512
 
 
 @lru_cache(maxsize=512)

@@ -82,3 +82,21 @@ def test_the_idle_audit_process_projects_the_journal(served):  # noqa: ANN001
     with served.engine.connect() as c:
         stored = c.exec_driver_sql("SELECT count(*) FROM resource WHERE resource_type = 'AuditEvent'").scalar_one()
     assert stored >= 4      # the submission's own and the three reads, without anybody asking
+
+
+def test_a_batch_waiting_for_the_writer_lock_keeps_the_projector_away(monkeypatch) -> None:  # noqa: ANN001
+    """Idle means no batch arrived lately and none is being written: counting arrivals only, a
+    projector whose chunks outlasted the idle delay held SQLite's lock while batches queued."""
+    from ehr_core.audit import process
+    clock = [100.0]
+    monkeypatch.setattr(process.time, "monotonic", lambda: clock[0])
+    activity = process.Activity()
+    assert not activity.idle()                      # just started
+    clock[0] += process.IDLE_SECONDS
+    assert activity.idle()
+    with activity.batch():
+        clock[0] += 10 * process.IDLE_SECONDS        # a batch stuck behind the projector's commit
+        assert not activity.idle()
+    assert not activity.idle()                      # it has only just been written
+    clock[0] += process.IDLE_SECONDS
+    assert activity.idle()
