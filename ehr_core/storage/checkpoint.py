@@ -48,20 +48,13 @@ def start_checkpointer(engine: Engine, *, interval: float = 0.5) -> threading.Th
     alive = weakref.ref(engine)
 
     def run() -> None:
-        # A short busy timeout: a RESTART checkpoint that waits for a reader blocks every new
-        # writer meanwhile (sqlite.org/pragma.html#pragma_wal_checkpoint), so it gives up after
-        # 0.1 s and is tried again next round instead of stalling writes for a long query.
-        conn = sqlite3.connect(str(db), timeout=0.1, check_same_thread=False)
+        conn = sqlite3.connect(str(db), timeout=60, check_same_thread=False)
         try:
             while alive() is not None and db.exists():
                 time.sleep(interval)
-                try:
-                    _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames >= RESTART_FRAMES:
-                        conn.execute("PRAGMA wal_checkpoint(RESTART)")
-                except sqlite3.OperationalError as exc:     # busy or locked: next round
-                    if "locked" not in str(exc) and "busy" not in str(exc):
-                        raise
+                _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames >= RESTART_FRAMES:
+                    conn.execute("PRAGMA wal_checkpoint(RESTART)")
         except sqlite3.Error:   # the database went away (a test's temporary file): nothing to keep
             log.debug("checkpointer for %s stopped", db, exc_info=True)
         finally:
