@@ -52,18 +52,17 @@ def restrict_for(ctx: Context, action: str = SEARCH, *, show_own_access: bool = 
     key = (ctx.principal, action, types, show_own_access)
 
     def kept(r):  # noqa: ANN001, ANN202
-        # Per alias: a search's own, and the shared ones of its chains and _has (search.sql).
-        found = _kept_clauses.get((key, r))
-        if found is None:
+        found = _kept_clauses.get(key)
+        if found is None or found[0] is not r:
             if len(_kept_clauses) >= 4096:
                 _kept_clauses.clear()
-            found = _kept_clauses[(key, r)] = restrict(r)
-        return found
+            found = _kept_clauses[key] = (r, restrict(r))
+        return found[1]
     return kept
 
 
-# ((principal, action, types, show own access), the alias it was built for) -> the clause
-_kept_clauses: dict[tuple, object] = {}
+# (principal, action, types, show own access) -> (the alias it was built for, the clause)
+_kept_clauses: dict[tuple, tuple[object, object]] = {}
 
 
 def _reachable_types(ctx: Context) -> frozenset[str] | None:

@@ -38,30 +38,13 @@ def live(r, types: Types) -> list[ColumnElement[bool]]:  # noqa: ANN001
     return [type_test, r.c.deleted == false()]
 
 
-# The resource alias of a chain's or _has's subquery, one per nesting depth and shared by every
-# request: the access clause built for an alias is kept for it (``reads.restrict_for``), which a
-# fresh alias per subquery defeated (rebuilding it was ~1 ms of a chained search). Subqueries at
-# the same depth are separate scopes, so sharing is safe; nested ones need distinct aliases, or
-# the inner one would be correlated to the outer.
-_NESTED = tuple(schema.resource.alias(f"m{depth}") for depth in range(1, 9))
-for _alias in _NESTED:
-    _alias.c  # noqa: B018 - populate the column collections now, not racily on first use
-_DEPTH = {alias: depth for depth, alias in enumerate(_NESTED, start=1)}
-
-
-def _nested_alias(outer):  # noqa: ANN001, ANN202
-    depth = _DEPTH.get(outer, 0)
-    return _NESTED[depth] if depth < len(_NESTED) else schema.resource.alias()
-
-
-def matching(types: Types, filters: Sequence[Filter], restrict=None, outer=None) -> Select:  # noqa: ANN001
+def matching(types: Types, filters: Sequence[Filter], restrict=None) -> Select:  # noqa: ANN001
     """Keys of live resources of ``types`` meeting every filter: ``id`` for one type, else (type, id).
 
     ``restrict`` (access control) applies here too: a chain or ``_has`` must not find, and so
-    reveal, resources the caller may not see. ``outer``: the alias of the query this one is
-    nested in.
+    reveal, resources the caller may not see.
     """
-    r = _nested_alias(outer)
+    r = schema.resource.alias()
     cols = [r.c.id] if len(types) == 1 else [r.c.resource_type, r.c.id]
     extra = [restrict(r)] if restrict is not None else []
     return select(*cols).where(*live(r, types), *(filter_clause(r, types, f, restrict) for f in filters), *extra)
@@ -208,7 +191,7 @@ def _chain(r, types: Types, f: Filter, restrict=None) -> ColumnElement[bool]:  #
     """``subject:Patient.name=x``: a reference whose target is a live resource matching ``name=x``."""
     t = schema.sp_reference.alias()
     targets = f.chain.target_types
-    inner = matching(targets, [f.chain.filter], restrict, outer=r)
+    inner = matching(targets, [f.chain.filter], restrict)
     if len(targets) == 1:
         target_test = and_(t.c.target_type == targets[0], t.c.target_id.in_(inner))
     else:
@@ -221,7 +204,7 @@ def _has(r, types: Types, f: Filter, restrict=None) -> ColumnElement[bool]:  # n
     has = f.has
     t = schema.sp_reference.alias()
     conds = [t.c.resource_type == has.source_type, t.c.param == has.reference,
-             t.c.resource_id.in_(matching((has.source_type,), [has.filter], restrict, outer=r))]
+             t.c.resource_id.in_(matching((has.source_type,), [has.filter], restrict))]
     if len(types) == 1:
         return r.c.id.in_(select(t.c.target_id).where(*conds, t.c.target_type == types[0]))
     return tuple_(r.c.resource_type, r.c.id).in_(
