@@ -255,6 +255,10 @@ CASES = [
      lambda r: chained(r, "subject", lambda p: any(i.get("value") == P0_SSN for i in p.get("identifier", [])))),
     ("Observation", "subject.gender=male&code=8302-2", lambda r: o.token_match(o.codings(r["code"]), "8302-2")
      and chained(r, "subject", lambda p: p.get("gender") == "male")),
+    # two chains on the same reference: each is its own condition (AND)
+    ("Observation", "subject.gender=male&subject.birthdate=lt1970", lambda r: chained(
+        r, "subject", lambda p: p.get("gender") == "male")
+     and chained(r, "subject", lambda p: o.date_prefix(o.date_bounds(p["birthDate"]), "lt1970"))),
     ("Observation", f"encounter.service-provider.name={ORG0_NAME[:6]}", lambda r: chained(r, "encounter", lambda e: chained(
         e, "serviceProvider", lambda org: o.string_match([org.get("name", "")], ORG0_NAME[:6])))),
     # reverse chaining (search.html#has)
