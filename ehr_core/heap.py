@@ -13,10 +13,10 @@ from __future__ import annotations
 import gc
 
 
-def settle(service=None) -> None:  # noqa: ANN001
+def settle(service) -> None:  # noqa: ANN001
     """Once the serving process is built: start what it runs beside requests, then freeze."""
-    guard = service.handler.guard if service is not None else None
-    if guard is not None and guard.audit_process is not None and guard.audit_enabled:
+    guard = service.handler.guard
+    if guard.audit_process is not None and guard.audit_enabled:
         guard.audit_process.start()
     gc.collect()
     gc.freeze()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Select, bindparam, func, null, select
 
+from ehr_core.access import patients as pt
 from ehr_core.access import rules as R
 from ehr_core.access.grants import Entitlements, Grant, Limit
 from ehr_core.access.rules import Verdict
 from ehr_core.auth.principal import Principal
-from ehr_core.access import patients as pt
 from ehr_core.storage import schema
 from ehr_core.storage.constants import constant_in
 from ehr_core.storage.records import StoredResource

@@ -37,8 +37,8 @@ class Limit:
     reason: str
     allows: Clause              # SQL: true for rows this limit lets through
     # What the limit is known to do by resource type, so that a search or read of known types
-    # gets a query without the other types' branches (PostgreSQL misjudges an OR of subplans that
-    # cannot match; the token search kept sorting every match instead of walking the index):
+    # gets a query without the other types' branches (each is planned, and an OR around the live
+    # one keeps PostgreSQL from turning its EXISTS into a join; see Grant.clause):
     within: frozenset[str] | None = None     # outside these types it lets nothing through
     only_types: bool = False                 # it is just the type test "within"
     acts_on: frozenset[str] | None = None    # outside these types it lets everything through

@@ -7,7 +7,6 @@ parameters that put its type in the Patient compartment (compartmentdefinition-p
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from functools import lru_cache

@@ -17,10 +17,14 @@ from sqlalchemy import ColumnElement, String, false, literal_column
 _SAFE = re.compile(r"[A-Za-z0-9_.:/-]+")
 
 
+def _safe(value: object) -> bool:
+    return type(value) is str and _SAFE.fullmatch(value) is not None
+
+
 def checked(values: Iterable[str]) -> tuple[str, ...]:
     """``values`` if every one is safe to write into SQL text between quotes, else ValueError."""
     values = tuple(values)
-    bad = [v for v in values if not (type(v) is str and _SAFE.fullmatch(v))]
+    bad = [v for v in values if not _safe(v)]
     if bad:
         raise ValueError(f"not a name that may be written into SQL: {bad[:3]}")
     return values
@@ -36,7 +40,7 @@ def constant_in(col: ColumnElement, values: Iterable[str]) -> ColumnElement[bool
     values = sorted(set(values))
     if not values:
         return false()
-    if not all(type(v) is str and _SAFE.fullmatch(v) for v in values):
+    if not all(_safe(v) for v in values):
         return col.in_(values)
     if len(values) == 1:
         return col == literal_column(f"'{values[0]}'", String)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from adapters.validation import StructureValidator, ValidationOptions
-from adapters.validation.options import NATIONAL_SUBMISSION
 
 
 def found(resource: dict, **options: bool) -> set[tuple[str, str, str]]:
@@ -64,7 +63,3 @@ def test_contained_resources_can_be_left_unjudged() -> None:
     assert {rule for _, rule, _ in found(condition)} >= {"struct-primitive-format", "dom-3"}
     assert found(condition, contained=False) == set()
 
-
-def test_the_national_submission_tier_refuses_markup_and_example_urls() -> None:
-    assert NATIONAL_SUBMISSION.security_checks and not NATIONAL_SUBMISSION.example_urls
-    assert StructureValidator().options == ValidationOptions()
